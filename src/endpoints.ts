@@ -1,0 +1,164 @@
+import { HttpStatusError, RefreshRejectedError, TimeoutError, UnreadableResponseError } from './errors';
+import type { Environment } from './environment';
+import type { EndpointOptions, LogoutFn, RefreshFn, TokenResponse } from './types';
+
+export const DEFAULT_ENDPOINT_TIMEOUT_MS = 10_000;
+
+/** An endpoint's options after validation. */
+export interface NormalizedEndpoint {
+  readonly url: string;
+  readonly format: 'json' | 'oauth2';
+  readonly clientId: string | undefined;
+  readonly credentials: RequestCredentials | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+}
+
+type EndpointEnvironment = Pick<Environment, 'fetch' | 'setTimeout' | 'clearTimeout'>;
+
+/**
+ * Sends one request with a timeout. The timeout and `signal` (the session ending) both abort it; a timeout
+ * surfaces as `TimeoutError`, an abort by `signal` as its reason.
+ */
+async function send(
+  environment: EndpointEnvironment,
+  endpoint: NormalizedEndpoint,
+  init: RequestInit & { headers: Record<string, string> },
+  signal: AbortSignal,
+): Promise<Response> {
+  if (signal.aborted) throw signal.reason;
+  const controller = new AbortController();
+  let timedOut = false;
+  const onAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const handle = environment.setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, endpoint.timeoutMs);
+  try {
+    return await environment.fetch(endpoint.url, {
+      ...init,
+      method: 'POST',
+      headers: { ...endpoint.headers, ...init.headers },
+      credentials: endpoint.credentials,
+      signal: controller.signal,
+    });
+  } catch (error) {
+    if (timedOut) throw new TimeoutError(`no answer from ${describeUrl(endpoint.url)} within ${endpoint.timeoutMs} ms`);
+    if (signal.aborted) throw signal.reason;
+    throw error;
+  } finally {
+    environment.clearTimeout(handle);
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** The URL without its query string, which may carry secrets, for error messages. */
+function describeUrl(url: string): string {
+  return url.split(/[?#]/)[0] ?? url;
+}
+
+function formBody(fields: Record<string, string | undefined>): URLSearchParams {
+  const body = new URLSearchParams();
+  for (const [name, value] of Object.entries(fields)) {
+    if (value !== undefined) body.set(name, value);
+  }
+  return body;
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    return JSON.parse(await response.text());
+  } catch {
+    return undefined;
+  }
+}
+
+function pick(body: Record<string, unknown>, snake: string, camel: string): unknown {
+  return body[snake] !== undefined ? body[snake] : body[camel];
+}
+
+/** Reads `access_token`/`accessToken`, `refresh_token`/`refreshToken`, `expires_in`/`expiresIn`. */
+export function parseTokenResponseBody(body: unknown): TokenResponse {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new UnreadableResponseError('the refresh response body is not a JSON object');
+  }
+  const record = body as Record<string, unknown>;
+  const accessToken = pick(record, 'access_token', 'accessToken');
+  if (typeof accessToken !== 'string' || accessToken === '') {
+    throw new UnreadableResponseError('the refresh response has no access_token');
+  }
+  const refreshToken = pick(record, 'refresh_token', 'refreshToken');
+  if (refreshToken !== undefined && refreshToken !== null && typeof refreshToken !== 'string') {
+    throw new UnreadableResponseError('the refresh response has a refresh_token that is not a string');
+  }
+  let expiresIn = pick(record, 'expires_in', 'expiresIn');
+  // Some servers send expires_in as a numeric string.
+  if (typeof expiresIn === 'string' && /^\d+(\.\d+)?$/.test(expiresIn)) expiresIn = Number(expiresIn);
+  if (expiresIn !== undefined && expiresIn !== null && (typeof expiresIn !== 'number' || !(expiresIn >= 0))) {
+    throw new UnreadableResponseError('the refresh response has an expires_in that is not a number of seconds');
+  }
+  const response: TokenResponse = { accessToken };
+  if (refreshToken !== undefined) response.refreshToken = refreshToken;
+  if (typeof expiresIn === 'number') response.expiresIn = expiresIn;
+  return response;
+}
+
+/** The OAuth error code of a JSON error body (`invalid_grant`), when it is a short plain code. */
+function describeOAuthError(body: unknown): string {
+  const code = (body as { error?: unknown } | undefined)?.error;
+  return typeof code === 'string' && /^[\w.-]{1,64}$/.test(code) ? ` (${code})` : '';
+}
+
+/** A `RefreshFn` that calls a refresh endpoint, as JSON or as RFC 6749 §6. */
+export function createEndpointRefresh(endpoint: NormalizedEndpoint, environment: EndpointEnvironment): RefreshFn {
+  return async ({ refreshToken, signal }) => {
+    const token = refreshToken ?? undefined;
+    const request =
+      endpoint.format === 'oauth2'
+        ? {
+            headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+            body: formBody({ grant_type: 'refresh_token', refresh_token: token, client_id: endpoint.clientId }),
+          }
+        : {
+            headers: { 'Content-Type': 'application/json' },
+            body: JSON.stringify(token === undefined ? {} : { refresh_token: token }),
+          };
+    const response = await send(environment, endpoint, request, signal);
+    if (response.status === 400 || response.status === 401) {
+      const body = await readJson(response);
+      throw new RefreshRejectedError(`the server rejected the refresh: ${response.status}${describeOAuthError(body)}`);
+    }
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => {});
+      throw new HttpStatusError(response.status, `the refresh endpoint answered ${response.status}`);
+    }
+    return parseTokenResponseBody(await readJson(response));
+  };
+}
+
+/** A `LogoutFn` that calls a logout endpoint, as JSON or as RFC 7009 revocation; sent with `keepalive`. */
+export function createEndpointLogout(endpoint: NormalizedEndpoint, environment: EndpointEnvironment): LogoutFn {
+  return async ({ accessToken, refreshToken, signal }) => {
+    let request: RequestInit & { headers: Record<string, string> };
+    if (endpoint.format === 'oauth2') {
+      const [token, hint] = refreshToken !== null ? [refreshToken, 'refresh_token'] : [accessToken, 'access_token'];
+      if (token === null) return;
+      request = {
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: formBody({ token, token_type_hint: hint, client_id: endpoint.clientId }),
+      };
+    } else {
+      request = {
+        headers: {
+          'Content-Type': 'application/json',
+          ...(accessToken !== null ? { Authorization: `Bearer ${accessToken}` } : {}),
+        },
+        body: JSON.stringify(refreshToken === null ? {} : { refresh_token: refreshToken }),
+      };
+    }
+    const response = await send(environment, endpoint, { ...request, keepalive: true }, signal);
+    await response.body?.cancel().catch(() => {});
+    if (!response.ok) throw new HttpStatusError(response.status, `the logout endpoint answered ${response.status}`);
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Every error tokenkeeper raises extends `TokenkeeperError` and carries a stable `code`.
+ * Messages say what failed and never contain a token.
+ */
+
+/** Options accepted by every tokenkeeper error constructor. */
+export interface TokenkeeperErrorOptions {
+  /** The underlying error, when there is one. */
+  cause?: unknown;
+}
+
+/** Base class of every error tokenkeeper raises. */
+export class TokenkeeperError extends Error {
+  /** Stable, machine-readable error code. */
+  readonly code: string = 'tokenkeeper';
+  override readonly name: string = 'TokenkeeperError';
+
+  constructor(message?: string, options?: TokenkeeperErrorOptions) {
+    super(message);
+    // Set by hand so that `cause` works on runtimes whose Error ignores the options bag (older Hermes).
+    if (options && 'cause' in options) {
+      Object.defineProperty(this, 'cause', {
+        value: options.cause,
+        writable: true,
+        configurable: true,
+        enumerable: false,
+      });
+    }
+  }
+}
+
+/** The access token is not a string, or not a decodable JWT while no `expiresIn` was given. */
+export class InvalidTokenError extends TokenkeeperError {
+  override readonly code = 'invalid_token' as const;
+  override readonly name = 'InvalidTokenError' as const;
+}
+
+/** The server (or a `RefreshFn`) said the session is over: the refresh token is no longer valid. */
+export class RefreshRejectedError extends TokenkeeperError {
+  override readonly code = 'refresh_rejected' as const;
+  override readonly name = 'RefreshRejectedError' as const;
+}
+
+/** A refresh failed for a reason that may pass (network, timeout, 5xx, unreadable body); see `cause`. */
+export class RefreshFailedError extends TokenkeeperError {
+  override readonly code = 'refresh_failed' as const;
+  override readonly name = 'RefreshFailedError' as const;
+}
+
+/** The operation needs a session and there is none. */
+export class NotAuthenticatedError extends TokenkeeperError {
+  override readonly code = 'not_authenticated' as const;
+  override readonly name = 'NotAuthenticatedError' as const;
+}
+
+/** An option is missing or invalid, or the manager was destroyed. */
+export class ConfigurationError extends TokenkeeperError {
+  override readonly code = 'configuration' as const;
+  override readonly name = 'ConfigurationError' as const;
+}
+
+/** The storage threw; the manager goes on in memory. Emitted as an `'error'` event, with `cause`. */
+export class StorageError extends TokenkeeperError {
+  override readonly code = 'storage_failed' as const;
+  override readonly name = 'StorageError' as const;
+}
+
+/** The logout endpoint could not be reached or answered with an error. Emitted as an `'error'` event. */
+export class LogoutFailedError extends TokenkeeperError {
+  override readonly code = 'logout_failed' as const;
+  override readonly name = 'LogoutFailedError' as const;
+}
+
+/** Raised by the endpoint helpers when the server answers with an unexpected HTTP status. */
+export class HttpStatusError extends TokenkeeperError {
+  override readonly code = 'http_status' as const;
+  override readonly name = 'HttpStatusError' as const;
+  /** The HTTP status the server answered with. */
+  readonly status: number;
+
+  constructor(status: number, message?: string, options?: TokenkeeperErrorOptions) {
+    super(message ?? `the server answered ${status}`, options);
+    this.status = status;
+  }
+}
+
+/** Raised when a request took longer than its `timeout`. */
+export class TimeoutError extends TokenkeeperError {
+  override readonly code = 'timeout' as const;
+  override readonly name = 'TimeoutError' as const;
+}
+
+/** A refresh response that is not a JSON object with an access token. Transient: the server may answer properly next time. */
+export class UnreadableResponseError extends TokenkeeperError {
+  override readonly code = 'unreadable_response' as const;
+  override readonly name = 'UnreadableResponseError' as const;
+}

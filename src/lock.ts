@@ -1,0 +1,51 @@
+/**
+ * A named exclusive lock: runs `fn` while holding `name` and releases it when `fn` settles.
+ * Implementations always give up waiting after a finite time and then run `fn` anyway: a refresh that runs
+ * twice is recoverable, a manager that waits forever is not.
+ */
+export type Lock = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+/**
+ * How long a caller waits for a lock before running without it. Longer than a refresh request's default
+ * timeout (10 s), so a holder that is merely slow is waited for.
+ */
+export const LOCK_WAIT_LIMIT_MS = 15_000;
+
+/** A lock that does not lock. */
+export const noLock: Lock = (_name, fn) => fn();
+
+type Timers = {
+  setTimeout(callback: () => void, delayMs: number): unknown;
+  clearTimeout(handle: unknown): void;
+};
+
+/** Queues of the in-process lock, by name; shared by every manager of this realm. */
+const tails = new Map<string, Promise<void>>();
+
+/**
+ * A lock within one JavaScript realm: managers in the same page or process that share a name take turns.
+ * Waiting ends after `waitLimitMs`; the waiter then runs without the lock.
+ */
+export function createInProcessLock(timers: Timers, waitLimitMs = LOCK_WAIT_LIMIT_MS): Lock {
+  return async (name, fn) => {
+    const previous = tails.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const current = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const tail = previous.then(() => current);
+    tails.set(name, tail);
+    let handle: unknown;
+    const waitLimit = new Promise<void>((resolve) => {
+      handle = timers.setTimeout(resolve, waitLimitMs);
+    });
+    try {
+      await Promise.race([previous, waitLimit]);
+      timers.clearTimeout(handle);
+      return await fn();
+    } finally {
+      release();
+      if (tails.get(name) === tail) tails.delete(name);
+    }
+  };
+}

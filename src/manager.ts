@@ -1,0 +1,309 @@
+import { createAuthFetch } from './auth-fetch';
+import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_MS } from './endpoints';
+import { createEnvironment, readPageOrigin } from './environment';
+import {
+  ConfigurationError,
+  LogoutFailedError,
+  NotAuthenticatedError,
+  RefreshFailedError,
+  StorageError,
+  TimeoutError,
+  type TokenkeeperError,
+} from './errors';
+import { createInProcessLock } from './lock';
+import { normalizeOptions } from './options';
+import { backoffDelayMs, createRefresher } from './refresh';
+import { createScheduler } from './scheduler';
+import { createEmitter, createStateStore, SIGNED_OUT_STATE } from './state';
+import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
+import { createSession, isExpired, refreshDueAt, type Session } from './token';
+import type { AuthState, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions, TokenResponse } from './types';
+
+function destroyedError(): ConfigurationError {
+  return new ConfigurationError('this token manager was destroyed');
+}
+
+/**
+ * Creates a token manager: it keeps the session, refreshes it before it lapses (one refresh at a time),
+ * adds the token to requests for allowed origins and ends the session on logout.
+ *
+ * @example
+ * const auth = createTokenManager({
+ *   refresh: { url: '/auth/refresh' },
+ *   logout: { url: '/auth/logout' },
+ *   storage: localStorage,
+ * });
+ * await auth.setTokens(await login(credentials));
+ * const response = await auth.fetch('/api/me');
+ */
+export function createTokenManager(options: TokenManagerOptions): TokenManager {
+  const pageOrigin = readPageOrigin();
+  const config = normalizeOptions(options, pageOrigin);
+  const environment = createEnvironment(config, pageOrigin);
+  const state = createStateStore();
+  const events = createEmitter();
+  const scheduler = createScheduler(environment);
+  const reportError = (error: TokenkeeperError): void => events.emit('error', { error });
+  const store = createSessionStore(config.storage ?? createMemoryStorage(), config.storageKey, reportError);
+
+  const refreshFn: RefreshFn =
+    typeof config.refresh === 'function' ? config.refresh : createEndpointRefresh(config.refresh, environment);
+  const logoutFn: LogoutFn | null =
+    config.logout === null
+      ? null
+      : typeof config.logout === 'function'
+        ? config.logout
+        : createEndpointLogout(config.logout, environment);
+  const timeoutMsOf = (handler: unknown): number =>
+    (handler as { timeoutMs?: number } | null)?.timeoutMs ?? DEFAULT_ENDPOINT_TIMEOUT_MS;
+
+  /** The session held, or `null` when signed out. */
+  let session: Session | null = null;
+  /**
+   * Bumped whenever the session ends or is replaced. Every write of tokens checks it first, so a logout,
+   * a new login or `destroy()` always wins over a refresh that was in flight.
+   */
+  let generation = 0;
+  let destroyed = false;
+  /** Transient refresh failures in a row; more than zero means retries are backing off. */
+  let failures = 0;
+  let retryAt: number | null = null;
+  let logoutInFlight: Promise<{ serverNotified: boolean }> | null = null;
+
+  const publish = (): void => {
+    state.set(
+      session
+        ? {
+            status: 'authenticated',
+            accessToken: session.accessToken,
+            expiresAt: session.expiresAt,
+            claims: session.claims,
+            refreshing: refresher.inFlight,
+          }
+        : SIGNED_OUT_STATE,
+    );
+  };
+
+  const refreshInBackground = (): void => {
+    // Failures reach the user as state and 'error' or 'logout' events, never as an unhandled rejection.
+    refresher.run().catch(() => {});
+  };
+
+  const scheduleNext = (): void => {
+    if (!session || destroyed) {
+      scheduler.cancel();
+      return;
+    }
+    const dueAt = retryAt ?? refreshDueAt(session, config.refreshMarginMs);
+    if (dueAt === null) scheduler.cancel();
+    else scheduler.schedule(dueAt, refreshInBackground);
+  };
+
+  /** Ends the session locally: the state, the schedule, any refresh in flight, the stored copy. */
+  const endSession = (reason: string): Promise<void> => {
+    generation += 1;
+    session = null;
+    failures = 0;
+    retryAt = null;
+    scheduler.cancel();
+    refresher.abandon();
+    publish();
+    const cleared = store.clear();
+    events.emit('logout', { reason });
+    return cleared;
+  };
+
+  const refresher = createRefresher({
+    environment,
+    lock: createInProcessLock(environment),
+    lockName: `tokenkeeper:refresh:${config.storageKey}`,
+    refreshFn,
+    timeoutMs: timeoutMsOf(config.refresh),
+    current: () => ({ session, generation }),
+    createSession: (response: TokenResponse, previous: Session) =>
+      createSession(response, environment.now(), previous.refreshToken),
+    onStart: publish,
+    onSettled: publish,
+    onSuccess(next) {
+      session = next;
+      failures = 0;
+      retryAt = null;
+      void store.write(next);
+      publish();
+      events.emit('refresh', { accessToken: next.accessToken, expiresAt: next.expiresAt, source: 'local' });
+      scheduleNext();
+    },
+    onRejected() {
+      void endSession('refresh-rejected');
+    },
+    onFailed(error) {
+      failures += 1;
+      retryAt = environment.now() + backoffDelayMs(failures, environment.random());
+      reportError(error);
+      scheduleNext();
+    },
+  });
+
+  // Loading: synchronous storages are read at once, so a page can start signed in without a flash.
+  const loadErrors: TokenkeeperError[] = [];
+  const applyStored = (read: StoredRead): void => {
+    if (destroyed) return;
+    if (read.kind === 'session') {
+      session = read.session;
+      publish();
+      scheduleNext();
+    } else if (read.kind === 'corrupt') {
+      loadErrors.push(new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`));
+      void store.clear();
+    } else if (read.kind === 'failed') {
+      loadErrors.push(read.error);
+    }
+  };
+  const flushLoadErrors = (): void => {
+    for (const error of loadErrors.splice(0)) if (!destroyed) reportError(error);
+  };
+  const initialRead = store.read();
+  const ready: Promise<void> =
+    'then' in initialRead
+      ? initialRead.then(applyStored).then(flushLoadErrors)
+      : (applyStored(initialRead), Promise.resolve().then(flushLoadErrors));
+
+  const onResume = (): void => {
+    if (destroyed || !session) return;
+    // "At once on resume": a retry that is backing off runs now, as does an overdue proactive refresh.
+    if (failures > 0 && !refresher.inFlight) refreshInBackground();
+    else scheduler.check();
+  };
+  const unsubscribeResume = environment.onResume(onResume);
+
+  const getAccessToken = async (): Promise<string | null> => {
+    await ready;
+    const current = session;
+    if (destroyed || !current) return null;
+    const now = environment.now();
+    const dueAt = refreshDueAt(current, config.refreshMarginMs);
+    if (dueAt === null || now < dueAt) return current.accessToken;
+    // While retries back off, a still-valid token is served rather than pressing the failing server.
+    if (failures > 0 && !refresher.inFlight && !isExpired(current, now)) return current.accessToken;
+    try {
+      return await refresher.run();
+    } catch (error) {
+      if (!(error instanceof RefreshFailedError)) return session?.accessToken ?? null;
+      const latest = session;
+      if (latest && !isExpired(latest, environment.now())) return latest.accessToken;
+      throw error;
+    }
+  };
+
+  const tokenAfterUnauthorized = async (rejectedToken: string): Promise<string | null> => {
+    const current = session;
+    if (!current) return null;
+    // Another caller already refreshed while this request was out.
+    if (current.accessToken !== rejectedToken) return current.accessToken;
+    try {
+      return await refresher.run();
+    } catch {
+      return null;
+    }
+  };
+
+  const authFetch = createAuthFetch({
+    environment,
+    allowedOrigins: config.allowedOrigins,
+    isDestroyed: () => destroyed,
+    ready,
+    getAccessToken,
+    tokenAfterUnauthorized,
+  });
+
+  const notifyServer = async (ended: Session): Promise<boolean> => {
+    if (!logoutFn) return false;
+    const controller = new AbortController();
+    const timeoutMs = timeoutMsOf(config.logout);
+    const handle = environment.setTimeout(
+      () => controller.abort(new TimeoutError(`the logout call took longer than ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const timedOut = new Promise<never>((_, reject) => {
+      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+    });
+    try {
+      await Promise.race([
+        logoutFn({ accessToken: ended.accessToken, refreshToken: ended.refreshToken, signal: controller.signal }),
+        timedOut,
+      ]);
+      return true;
+    } catch (cause) {
+      reportError(new LogoutFailedError('the server could not be told about the logout', { cause }));
+      return false;
+    } finally {
+      environment.clearTimeout(handle);
+    }
+  };
+
+  const logout = (logoutOptions?: { reason?: string }): Promise<{ serverNotified: boolean }> => {
+    const reason = logoutOptions?.reason ?? 'user';
+    if (typeof reason !== 'string' || reason === '') {
+      return Promise.reject(new ConfigurationError('logout reason must be a non-empty string'));
+    }
+    if (logoutInFlight) return logoutInFlight;
+    const run = async (): Promise<{ serverNotified: boolean }> => {
+      await ready;
+      const ended = session;
+      if (destroyed || !ended) return { serverNotified: false };
+      // Local first: memory, storage, listeners. The server is told last, so a slow or failing
+      // logout endpoint never leaves this device signed in.
+      await endSession(reason);
+      return { serverNotified: await notifyServer(ended) };
+    };
+    const promise = run().finally(() => {
+      if (logoutInFlight === promise) logoutInFlight = null;
+    });
+    logoutInFlight = promise;
+    return promise;
+  };
+
+  return {
+    ready,
+    async setTokens(tokens) {
+      await ready;
+      if (destroyed) throw destroyedError();
+      const next = createSession(tokens, environment.now(), null);
+      generation += 1;
+      refresher.abandon();
+      session = next;
+      failures = 0;
+      retryAt = null;
+      const written = store.write(next);
+      publish();
+      events.emit('login', { source: 'local' });
+      scheduleNext();
+      await written;
+    },
+    getAccessToken,
+    async refresh() {
+      await ready;
+      if (destroyed) throw destroyedError();
+      if (!session) throw new NotAuthenticatedError('there is no session to refresh');
+      return refresher.run();
+    },
+    fetch: authFetch,
+    logout,
+    getState: (): AuthState => state.get(),
+    subscribe: (listener) => state.subscribe(listener),
+    on: (event, handler) => events.on(event, handler),
+    destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      generation += 1;
+      session = null;
+      scheduler.cancel();
+      refresher.abandon();
+      unsubscribeResume();
+      // Not a logout: storage is kept and no event is emitted; the snapshot still reads signed out.
+      state.set(SIGNED_OUT_STATE, true);
+      state.clearListeners();
+      events.clear();
+    },
+  };
+}

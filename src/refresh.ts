@@ -1,0 +1,130 @@
+import { NotAuthenticatedError, RefreshFailedError, RefreshRejectedError, TimeoutError } from './errors';
+import type { Environment } from './environment';
+import type { Lock } from './lock';
+import type { Session } from './token';
+import type { RefreshFn, TokenResponse } from './types';
+
+export const BACKOFF_BASE_MS = 1_000;
+export const BACKOFF_CAP_MS = 60_000;
+
+/**
+ * Delay before retry number `failures` (1 for the first): exponential, capped, with "equal jitter" so tabs
+ * and devices that failed together do not retry together. The first retry comes within 1 s, the cap is 60 s.
+ */
+export function backoffDelayMs(failures: number, random: number): number {
+  const ceilingMs = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failures - 1));
+  return ceilingMs / 2 + (random * ceilingMs) / 2;
+}
+
+/** What the refresher needs from the manager. */
+export interface RefresherHost {
+  environment: Pick<Environment, 'setTimeout' | 'clearTimeout'>;
+  lock: Lock;
+  lockName: string;
+  refreshFn: RefreshFn;
+  timeoutMs: number;
+  /** The session now and its generation: a generation that changed means the session ended or was replaced. */
+  current(): { session: Session | null; generation: number };
+  /** Turns a response into a session, throwing `InvalidTokenError` for a bad one. */
+  createSession(response: TokenResponse, previous: Session): Session;
+  onStart(): void;
+  onSuccess(session: Session): void;
+  onRejected(error: RefreshRejectedError): void;
+  onFailed(error: RefreshFailedError): void;
+  onSettled(): void;
+}
+
+/** The single-flight refresh: every caller during one refresh shares its promise, and so its one server call. */
+export interface Refresher {
+  /** Starts a refresh, or joins the one in flight. Resolves with the new access token. */
+  run(): Promise<string>;
+  /** Whether a refresh is in flight. */
+  readonly inFlight: boolean;
+  /** Abandons the refresh in flight (the session ended): its result will be dropped, its request aborted. */
+  abandon(): void;
+}
+
+const sessionEnded = (): NotAuthenticatedError =>
+  new NotAuthenticatedError('the session ended while the refresh was in flight');
+
+export function createRefresher(host: RefresherHost): Refresher {
+  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+
+  /** Calls the refresh function with a timeout; a `RefreshFn` that never settles cannot stall the manager. */
+  const callWithTimeout = (refreshToken: string | null, signal: AbortSignal): Promise<TokenResponse> => {
+    const controller = new AbortController();
+    const onAbort = (): void => controller.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    let handle: unknown;
+    const timeout = new Promise<never>((_, reject) => {
+      handle = host.environment.setTimeout(() => {
+        const error = new TimeoutError(`the refresh took longer than ${host.timeoutMs} ms`);
+        controller.abort(error);
+        reject(error);
+      }, host.timeoutMs);
+    });
+    return Promise.race([host.refreshFn({ refreshToken, signal: controller.signal }), timeout]).finally(() => {
+      host.environment.clearTimeout(handle);
+      signal.removeEventListener('abort', onAbort);
+    });
+  };
+
+  const attempt = async (start: { session: Session; generation: number }, signal: AbortSignal): Promise<string> => {
+    const isStale = (): boolean => signal.aborted || host.current().generation !== start.generation;
+    return host.lock(host.lockName, async () => {
+      if (isStale()) throw sessionEnded();
+      let response: TokenResponse;
+      let next: Session;
+      try {
+        response = await callWithTimeout(start.session.refreshToken, signal);
+        if (isStale()) throw sessionEnded();
+        next = host.createSession(response, start.session);
+      } catch (error) {
+        if (isStale()) throw sessionEnded();
+        if (error instanceof RefreshRejectedError) {
+          host.onRejected(error);
+          throw error;
+        }
+        const failure = new RefreshFailedError('the token refresh failed; it will be retried', { cause: error });
+        host.onFailed(failure);
+        throw failure;
+      }
+      // Checked again right before the write: a logout that came during the request always wins.
+      if (isStale()) throw sessionEnded();
+      host.onSuccess(next);
+      return next.accessToken;
+    });
+  };
+
+  return {
+    run() {
+      if (flight) return flight.promise;
+      const { session, generation } = host.current();
+      if (!session) return Promise.reject(new NotAuthenticatedError('there is no session to refresh'));
+      const controller = new AbortController();
+      // Callers stop waiting the moment the refresh is abandoned, even if a RefreshFn ignores its signal.
+      const abandoned = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      const promise = Promise.race([attempt({ session, generation }, controller.signal), abandoned]).finally(() => {
+        if (flight?.promise === promise) {
+          flight = null;
+          host.onSettled();
+        }
+      });
+      flight = { promise, controller };
+      host.onStart();
+      return promise;
+    },
+    get inFlight() {
+      return flight !== null;
+    },
+    abandon() {
+      if (!flight) return;
+      const { controller } = flight;
+      flight = null;
+      controller.abort(sessionEnded());
+      host.onSettled();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+import { jwtDecode } from 'jwt-decode';
+import { InvalidTokenError } from './errors';
+import type { TokenResponse } from './types';
+
+/** A token set as the manager holds it. `expiresAt` and `receivedAt` are on this device's clock. */
+export interface Session {
+  readonly accessToken: string;
+  readonly refreshToken: string | null;
+  /** When the access token lapses; `null` when it never does. */
+  readonly expiresAt: number | null;
+  /** When the token set was received, so that the lifetime is known for the margin. */
+  readonly receivedAt: number;
+  readonly claims: Record<string, unknown> | null;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The JWT payload, or `null` when the token is not a three-part JWT with a JSON object payload.
+ * jwt-decode's own messages quote the payload, so they are never passed on.
+ */
+export function decodeClaims(token: string): Record<string, unknown> | null {
+  if (token.split('.').length !== 3) return null;
+  try {
+    const payload: unknown = jwtDecode(token);
+    return isRecord(payload) ? payload : null;
+  } catch {
+    return null;
+  }
+}
+
+function validateExpiresIn(expiresIn: unknown): number | undefined {
+  if (expiresIn === undefined) return undefined;
+  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn < 0) {
+    throw new InvalidTokenError(`expiresIn must be a non-negative number of seconds, got ${describe(expiresIn)}`);
+  }
+  return expiresIn;
+}
+
+/** A short description of a value's type for error messages; never the value itself, which may be a token. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return String(value);
+  return `a value of type ${typeof value}`;
+}
+
+/**
+ * When the access token expires, on this device's clock:
+ * from `expiresIn` when given; else, with `iat`, the receipt time plus `exp - iat`, so that a device clock
+ * that is off does not matter; else from `exp`; else never (`null`).
+ */
+export function computeExpiresAt(
+  claims: Record<string, unknown> | null,
+  expiresIn: number | undefined,
+  receivedAt: number,
+): number | null {
+  if (expiresIn !== undefined) return receivedAt + expiresIn * 1000;
+  if (claims === null) {
+    throw new InvalidTokenError('the access token is not a decodable JWT and no expiresIn was given');
+  }
+  if (!('exp' in claims)) return null;
+  const { exp, iat } = claims;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) {
+    throw new InvalidTokenError(`the access token's exp claim must be a number, got ${describe(exp)}`);
+  }
+  if (typeof iat === 'number' && Number.isFinite(iat)) return receivedAt + (exp - iat) * 1000;
+  return exp * 1000;
+}
+
+/**
+ * Builds the session for a token response received at `receivedAt`.
+ * `previousRefreshToken` is kept when the response has no `refreshToken` (pass `null` for a new login).
+ * @throws InvalidTokenError
+ */
+export function createSession(
+  response: TokenResponse,
+  receivedAt: number,
+  previousRefreshToken: string | null,
+): Session {
+  if (!isRecord(response)) {
+    throw new InvalidTokenError(`a token response must be an object, got ${describe(response)}`);
+  }
+  const { accessToken, refreshToken } = response;
+  if (typeof accessToken !== 'string' || accessToken === '') {
+    throw new InvalidTokenError(`accessToken must be a non-empty string, got ${describe(accessToken)}`);
+  }
+  if (refreshToken !== undefined && refreshToken !== null && typeof refreshToken !== 'string') {
+    throw new InvalidTokenError(`refreshToken must be a string or null, got ${describe(refreshToken)}`);
+  }
+  const expiresIn = validateExpiresIn(response.expiresIn);
+  const claims = decodeClaims(accessToken);
+  const expiresAt = computeExpiresAt(claims, expiresIn, receivedAt);
+  return Object.freeze({
+    accessToken,
+    refreshToken: refreshToken === undefined ? previousRefreshToken : refreshToken,
+    expiresAt,
+    receivedAt,
+    claims: claims && Object.freeze(claims),
+  });
+}
+
+/**
+ * When the proactive refresh is due: `refreshMarginMs` before expiry, but never more than half the
+ * lifetime, so a short-lived token is not refreshed the moment it arrives. `null` when it never expires.
+ */
+export function refreshDueAt(session: Session, refreshMarginMs: number): number | null {
+  if (session.expiresAt === null) return null;
+  const lifetimeMs = Math.max(0, session.expiresAt - session.receivedAt);
+  return session.expiresAt - Math.min(refreshMarginMs, lifetimeMs / 2);
+}
+
+/** Whether the access token has lapsed at `now`. */
+export function isExpired(session: Session, now: number): boolean {
+  return session.expiresAt !== null && now >= session.expiresAt;
+}

@@ -1,0 +1,172 @@
+/** A token set as a login or a refresh returns it. */
+export interface TokenResponse {
+  /** The access token: a JWT, or an opaque string when `expiresIn` is given. */
+  accessToken: string;
+  /**
+   * The refresh token. Omitted: a refresh keeps the current one (servers that do not rotate);
+   * `null`: none is held (it lives in an HttpOnly cookie). `setTokens()` always replaces the whole set.
+   */
+  refreshToken?: string | null;
+  /** Lifetime of the access token in seconds, measured from when it was received. Wins over the JWT's `exp`. */
+  expiresIn?: number;
+}
+
+/** Context handed to a custom refresh function. */
+export interface RefreshContext {
+  /** The refresh token held, or `null` when it lives in a cookie. */
+  refreshToken: string | null;
+  /** Aborted when the session ends (logout, another login, `destroy()`) or the request times out. */
+  signal: AbortSignal;
+}
+
+/**
+ * Obtains a new token set. Throw `RefreshRejectedError` to say the session is over;
+ * any other throw is treated as transient and retried with backoff.
+ */
+export type RefreshFn = (context: RefreshContext) => Promise<TokenResponse>;
+
+/** Context handed to a custom logout function. */
+export interface LogoutContext {
+  accessToken: string | null;
+  refreshToken: string | null;
+  signal: AbortSignal;
+}
+
+/** Tells the server that the session ended. A throw is reported as an `'error'` event, never re-thrown. */
+export type LogoutFn = (context: LogoutContext) => Promise<void>;
+
+/** A built-in HTTP endpoint for refresh or logout. */
+export interface EndpointOptions {
+  /** Absolute URL, or a path when the page has an origin. Its query string is kept. */
+  url: string;
+  /**
+   * `'json'`: JSON body `{"refresh_token": …}`.
+   * `'oauth2'`: RFC 6749 §6 refresh and RFC 7009 revocation, form-encoded.
+   * @default 'json'
+   */
+  format?: 'json' | 'oauth2';
+  /** Sent as `client_id` in `'oauth2'` requests. */
+  clientId?: string;
+  /** Passed to `fetch`; `'include'` sends cookies cross-origin (refresh token in an HttpOnly cookie). */
+  credentials?: RequestCredentials;
+  /** Extra request headers. */
+  headers?: Record<string, string>;
+  /**
+   * Milliseconds before the request is abandoned (a refresh timeout is transient).
+   * @default 10000
+   */
+  timeout?: number;
+}
+
+/** Storage for the token set: `localStorage`, `sessionStorage` and React Native `AsyncStorage` fit as they are. */
+export interface TokenStorage {
+  getItem(key: string): string | null | undefined | Promise<string | null | undefined>;
+  setItem(key: string, value: string): void | Promise<void>;
+  removeItem(key: string): void | Promise<void>;
+}
+
+/** Options of `createTokenManager`. */
+export interface TokenManagerOptions {
+  /** How a new token set is obtained: a function, or a built-in endpoint. */
+  refresh: RefreshFn | EndpointOptions;
+  /** How the server is told that the session ended. Without it, `logout()` is local only. */
+  logout?: LogoutFn | EndpointOptions;
+  /**
+   * Where the token set is kept; sync or async.
+   * @default an in-memory storage
+   */
+  storage?: TokenStorage;
+  /**
+   * Key used in `storage`.
+   * @default 'tokenkeeper'
+   */
+  storageKey?: string;
+  /**
+   * Refresh this many milliseconds before the access token expires; never more than half its lifetime.
+   * @default 60000
+   */
+  refreshMargin?: number;
+  /**
+   * Where `auth.fetch` may send the access token. An array adds origins to the page's own;
+   * a function alone decides. Required where there is no page origin (React Native, Node).
+   * @default the page's own origin
+   */
+  allowedOrigins?: string[] | ((url: URL) => boolean);
+  /**
+   * Cross-tab channel name; `false` turns cross-tab sync off.
+   * @default 'tokenkeeper'
+   */
+  channel?: string | false;
+  /**
+   * Used for refresh, logout and `auth.fetch`.
+   * @default globalThis.fetch
+   */
+  fetch?: typeof fetch;
+  /**
+   * Subscribes to "the app is back" and returns an unsubscribe function.
+   * @default browser: `visibilitychange`, `focus`, `online`, `pageshow`; elsewhere none
+   * @example
+   * // React Native
+   * onResume: (check) => {
+   *   const sub = AppState.addEventListener('change', (s) => s === 'active' && check());
+   *   return () => sub.remove();
+   * }
+   */
+  onResume?: (check: () => void) => () => void;
+}
+
+/** A snapshot of the session; the same object until something changes. */
+export interface AuthState {
+  status: 'authenticated' | 'unauthenticated';
+  accessToken: string | null;
+  /** Milliseconds since the epoch on this device's clock; `null` when signed out or when the token never expires. */
+  expiresAt: number | null;
+  /** The JWT payload; `null` for an opaque token or when signed out. */
+  claims: Record<string, unknown> | null;
+  /** A refresh is in flight. */
+  refreshing: boolean;
+}
+
+/** Payloads of the events emitted by `auth.on()`. */
+export interface TokenManagerEvents {
+  /** A session started: here (`setTokens`) or in another tab. */
+  login: { source: 'local' | 'remote' };
+  /** New tokens arrived: from a refresh here, or in another tab. */
+  refresh: { accessToken: string; expiresAt: number | null; source: 'local' | 'remote' };
+  /** The session ended: `'user'` (or the reason given to `logout()`), `'remote'` or `'refresh-rejected'`. */
+  logout: { reason: 'user' | 'remote' | 'refresh-rejected' | (string & {}) };
+  /** A failure that did not end the session: transient refresh failure, storage failure, logout call failure. */
+  error: { error: Error };
+}
+
+export type TokenManagerEventName = keyof TokenManagerEvents;
+
+/** Options of `auth.logout()`. */
+export interface LogoutOptions {
+  /** Replaces `'user'` as the `reason` of the `'logout'` event. */
+  reason?: string;
+}
+
+/** A client-side token manager; see `createTokenManager`. */
+export interface TokenManager {
+  /** Settles when stored tokens are loaded; never rejects. Every method waits for it. */
+  readonly ready: Promise<void>;
+  /** After a login: stores the token set, schedules the refresh and tells the other tabs. */
+  setTokens(tokens: TokenResponse): Promise<void>;
+  /** The access token, refreshed first when it is within the margin or expired; `null` when signed out. */
+  getAccessToken(): Promise<string | null>;
+  /** Refreshes now, joining a refresh in flight. */
+  refresh(): Promise<string>;
+  /** `fetch` with the bearer token for allowed origins, and one retry after a 401. */
+  fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /** Clears the session here and in the other tabs, then tells the server. Never rejects because the server failed. */
+  logout(options?: LogoutOptions): Promise<{ serverNotified: boolean }>;
+  /** The current state snapshot. */
+  getState(): AuthState;
+  /** Calls `listener` after every change of state; returns an unsubscribe function. */
+  subscribe(listener: (state: AuthState) => void): () => void;
+  /** Listens to an event; returns an unsubscribe function. */
+  on<E extends TokenManagerEventName>(event: E, handler: (payload: TokenManagerEvents[E]) => void): () => void;
+  /** Stops timers, listeners and the channel. Not a logout: storage is kept and nobody is told. */
+  destroy(): void;
+}
