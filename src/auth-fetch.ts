@@ -76,7 +76,9 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null | unde
  * with the body replayed; a second 401 goes to the caller. Requests to other origins, requests that carry
  * their own `Authorization`, and requests made while signed out go through untouched.
  */
-export function createAuthFetch(host: AuthFetchHost): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
+export function createAuthFetch(
+  host: AuthFetchHost,
+): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
   const isAllowed = createOriginPolicy(host.allowedOrigins, host.environment.pageOrigin);
   const send = host.environment.fetch;
 
@@ -103,10 +105,10 @@ export function createAuthFetch(host: AuthFetchHost): (input: RequestInfo | URL,
 
     const freshToken = await unlessAborted(host.tokenAfterUnauthorized(token), signal);
     if (freshToken === null || freshToken === token) {
-      await replay.body?.cancel().catch(() => {});
+      void replay.body?.cancel().catch(() => {});
       return response;
     }
-    await response.body?.cancel().catch(() => {});
+    void response.body?.cancel().catch(() => {});
     return send(withBearer(replay, freshToken));
   };
 }

@@ -1,6 +1,6 @@
 import { HttpStatusError, RefreshRejectedError, TimeoutError, UnreadableResponseError } from './errors';
 import type { Environment } from './environment';
-import type { EndpointOptions, LogoutFn, RefreshFn, TokenResponse } from './types';
+import type { LogoutFn, RefreshFn, TokenResponse } from './types';
 
 export const DEFAULT_ENDPOINT_TIMEOUT_MS = 10_000;
 
@@ -130,8 +130,8 @@ export function createEndpointRefresh(endpoint: NormalizedEndpoint, environment:
       throw new RefreshRejectedError(`the server rejected the refresh: ${response.status}${describeOAuthError(body)}`);
     }
     if (!response.ok) {
-      await response.body?.cancel().catch(() => {});
-      throw new HttpStatusError(response.status, `the refresh endpoint answered ${response.status}`);
+      void response.body?.cancel().catch(() => {});
+      throw new HttpStatusError(`the refresh endpoint answered ${response.status}`, { status: response.status });
     }
     return parseTokenResponseBody(await readJson(response));
   };
@@ -158,7 +158,10 @@ export function createEndpointLogout(endpoint: NormalizedEndpoint, environment: 
       };
     }
     const response = await send(environment, endpoint, { ...request, keepalive: true }, signal);
-    await response.body?.cancel().catch(() => {});
-    if (!response.ok) throw new HttpStatusError(response.status, `the logout endpoint answered ${response.status}`);
+    void response.body?.cancel().catch(() => {});
+    if (!response.ok)
+      throw new HttpStatusError(`the logout endpoint answered ${response.status}`, {
+        status: response.status,
+      });
   };
 }

@@ -76,11 +76,11 @@ export class HttpStatusError extends TokenkeeperError {
   override readonly code = 'http_status' as const;
   override readonly name = 'HttpStatusError' as const;
   /** The HTTP status the server answered with. */
-  readonly status: number;
+  readonly status: number | undefined;
 
-  constructor(status: number, message?: string, options?: TokenkeeperErrorOptions) {
-    super(message ?? `the server answered ${status}`, options);
-    this.status = status;
+  constructor(message?: string, options?: TokenkeeperErrorOptions & { status?: number }) {
+    super(message, options);
+    this.status = options?.status;
   }
 }
 

@@ -65,9 +65,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
    */
   let generation = 0;
   let destroyed = false;
-  /** Transient refresh failures in a row; more than zero means retries are backing off. */
-  let failures = 0;
-  let retryAt: number | null = null;
+  /** Set while retries back off: transient failures in a row, the last of them, when the next retry is due. */
+  let backoff: { failures: number; lastFailure: RefreshFailedError; retryAt: number } | null = null;
   let logoutInFlight: Promise<{ serverNotified: boolean }> | null = null;
 
   const publish = (): void => {
@@ -94,7 +93,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       scheduler.cancel();
       return;
     }
-    const dueAt = retryAt ?? refreshDueAt(session, config.refreshMarginMs);
+    const dueAt = backoff ? backoff.retryAt : refreshDueAt(session, config.refreshMarginMs);
     if (dueAt === null) scheduler.cancel();
     else scheduler.schedule(dueAt, refreshInBackground);
   };
@@ -103,8 +102,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const endSession = (reason: string): Promise<void> => {
     generation += 1;
     session = null;
-    failures = 0;
-    retryAt = null;
+    backoff = null;
     scheduler.cancel();
     refresher.abandon();
     publish();
@@ -126,8 +124,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     onSettled: publish,
     onSuccess(next) {
       session = next;
-      failures = 0;
-      retryAt = null;
+      backoff = null;
       void store.write(next);
       publish();
       events.emit('refresh', { accessToken: next.accessToken, expiresAt: next.expiresAt, source: 'local' });
@@ -137,8 +134,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       void endSession('refresh-rejected');
     },
     onFailed(error) {
-      failures += 1;
-      retryAt = environment.now() + backoffDelayMs(failures, environment.random());
+      const failures = (backoff?.failures ?? 0) + 1;
+      const retryAt = environment.now() + backoffDelayMs(failures, environment.random());
+      backoff = { failures, lastFailure: error, retryAt };
+      publish();
       reportError(error);
       scheduleNext();
     },
@@ -153,7 +152,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       publish();
       scheduleNext();
     } else if (read.kind === 'corrupt') {
-      loadErrors.push(new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`));
+      loadErrors.push(
+        new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
+      );
       void store.clear();
     } else if (read.kind === 'failed') {
       loadErrors.push(read.error);
@@ -163,15 +164,19 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     for (const error of loadErrors.splice(0)) if (!destroyed) reportError(error);
   };
   const initialRead = store.read();
-  const ready: Promise<void> =
-    'then' in initialRead
-      ? initialRead.then(applyStored).then(flushLoadErrors)
-      : (applyStored(initialRead), Promise.resolve().then(flushLoadErrors));
+  let ready: Promise<void>;
+  if ('then' in initialRead) {
+    ready = initialRead.then(applyStored).then(flushLoadErrors);
+  } else {
+    applyStored(initialRead);
+    // Deferred, so that a listener attached right after createTokenManager() returns sees load errors.
+    ready = Promise.resolve().then(flushLoadErrors);
+  }
 
   const onResume = (): void => {
     if (destroyed || !session) return;
     // "At once on resume": a retry that is backing off runs now, as does an overdue proactive refresh.
-    if (failures > 0 && !refresher.inFlight) refreshInBackground();
+    if (backoff && !refresher.inFlight) refreshInBackground();
     else scheduler.check();
   };
   const unsubscribeResume = environment.onResume(onResume);
@@ -183,8 +188,12 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     const now = environment.now();
     const dueAt = refreshDueAt(current, config.refreshMarginMs);
     if (dueAt === null || now < dueAt) return current.accessToken;
-    // While retries back off, a still-valid token is served rather than pressing the failing server.
-    if (failures > 0 && !refresher.inFlight && !isExpired(current, now)) return current.accessToken;
+    // While retries back off, callers do not press the failing server: they get the still-valid token,
+    // or, once it has expired, the last failure. The scheduled retry, a resume or refresh() tries again.
+    if (backoff && !refresher.inFlight) {
+      if (!isExpired(current, now)) return current.accessToken;
+      throw backoff.lastFailure;
+    }
     try {
       return await refresher.run();
     } catch (error) {
@@ -200,6 +209,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     if (!current) return null;
     // Another caller already refreshed while this request was out.
     if (current.accessToken !== rejectedToken) return current.accessToken;
+    // Backing off after failed refreshes: the 401 goes to the caller rather than another refresh call.
+    if (backoff && !refresher.inFlight) return null;
     try {
       return await refresher.run();
     } catch {
@@ -272,8 +283,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       generation += 1;
       refresher.abandon();
       session = next;
-      failures = 0;
-      retryAt = null;
+      backoff = null;
       const written = store.write(next);
       publish();
       events.emit('login', { source: 'local' });

@@ -64,7 +64,8 @@ function normalizeEndpoint(name: string, value: EndpointOptions, pageOrigin: str
   if (headers !== undefined) {
     if (!isPlainObject(headers)) fail(`${name}.headers must be an object of strings, got ${describe(headers)}`);
     for (const [header, headerValue] of Object.entries(headers)) {
-      if (typeof headerValue !== 'string') fail(`${name}.headers.${header} must be a string, got ${describe(headerValue)}`);
+      if (typeof headerValue !== 'string')
+        fail(`${name}.headers.${header} must be a string, got ${describe(headerValue)}`);
     }
   }
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
@@ -110,7 +111,9 @@ function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrig
       url = undefined;
     }
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      fail(`allowedOrigins entries must be http(s) origins such as 'https://api.example.com', got ${JSON.stringify(entry)}`);
+      fail(
+        `allowedOrigins entries must be http(s) origins such as 'https://api.example.com', got ${JSON.stringify(entry)}`,
+      );
     }
     origins.add(url.origin);
   }
@@ -122,8 +125,7 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
   if (!isPlainObject(options)) fail(`createTokenManager needs an options object, got ${describe(options)}`);
   if (options.refresh === undefined) fail('refresh is required: a function or an endpoint object { url }');
   const refresh = normalizeHandler<RefreshFn>('refresh', options.refresh, pageOrigin);
-  const logout =
-    options.logout === undefined ? null : normalizeHandler<LogoutFn>('logout', options.logout, pageOrigin);
+  const logout = options.logout === undefined ? null : normalizeHandler<LogoutFn>('logout', options.logout, pageOrigin);
 
   const storageKey = options.storageKey ?? DEFAULT_STORAGE_KEY;
   if (typeof storageKey !== 'string' || storageKey === '') {

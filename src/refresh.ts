@@ -27,10 +27,13 @@ export interface RefresherHost {
   current(): { session: Session | null; generation: number };
   /** Turns a response into a session, throwing `InvalidTokenError` for a bad one. */
   createSession(response: TokenResponse, previous: Session): Session;
+  /** A refresh started; the manager publishes `refreshing: true`. */
   onStart(): void;
+  /** The outcome callbacks run after the flight has ended; each publishes the state it leaves. */
   onSuccess(session: Session): void;
   onRejected(error: RefreshRejectedError): void;
   onFailed(error: RefreshFailedError): void;
+  /** The flight ended without an outcome callback (it was abandoned). */
   onSettled(): void;
 }
 
@@ -69,18 +72,26 @@ export function createRefresher(host: RefresherHost): Refresher {
     });
   };
 
-  const attempt = async (start: { session: Session; generation: number }, signal: AbortSignal): Promise<string> => {
+  /**
+   * One refresh under the lock. `release` ends the flight before the manager hears the outcome, so that
+   * the state it then publishes reads `refreshing: false` and ending the session does not abandon this flight.
+   */
+  const attempt = async (
+    start: { session: Session; generation: number },
+    signal: AbortSignal,
+    release: () => void,
+  ): Promise<string> => {
     const isStale = (): boolean => signal.aborted || host.current().generation !== start.generation;
     return host.lock(host.lockName, async () => {
       if (isStale()) throw sessionEnded();
-      let response: TokenResponse;
       let next: Session;
       try {
-        response = await callWithTimeout(start.session.refreshToken, signal);
+        const response = await callWithTimeout(start.session.refreshToken, signal);
         if (isStale()) throw sessionEnded();
         next = host.createSession(response, start.session);
       } catch (error) {
         if (isStale()) throw sessionEnded();
+        release();
         if (error instanceof RefreshRejectedError) {
           host.onRejected(error);
           throw error;
@@ -91,6 +102,7 @@ export function createRefresher(host: RefresherHost): Refresher {
       }
       // Checked again right before the write: a logout that came during the request always wins.
       if (isStale()) throw sessionEnded();
+      release();
       host.onSuccess(next);
       return next.accessToken;
     });
@@ -102,16 +114,20 @@ export function createRefresher(host: RefresherHost): Refresher {
       const { session, generation } = host.current();
       if (!session) return Promise.reject(new NotAuthenticatedError('there is no session to refresh'));
       const controller = new AbortController();
+      const release = (): boolean => {
+        if (flight?.controller !== controller) return false;
+        flight = null;
+        return true;
+      };
       // Callers stop waiting the moment the refresh is abandoned, even if a RefreshFn ignores its signal.
       const abandoned = new Promise<never>((_, reject) => {
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });
-      const promise = Promise.race([attempt({ session, generation }, controller.signal), abandoned]).finally(() => {
-        if (flight?.promise === promise) {
-          flight = null;
-          host.onSettled();
-        }
-      });
+      const promise = Promise.race([attempt({ session, generation }, controller.signal, release), abandoned]).finally(
+        () => {
+          if (release()) host.onSettled();
+        },
+      );
       flight = { promise, controller };
       host.onStart();
       return promise;

@@ -1,0 +1,361 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  type AuthState,
+  createTokenManager,
+  NotAuthenticatedError,
+  TokenkeeperError,
+  type TokenManager,
+  type TokenManagerEvents,
+  type TokenManagerOptions,
+} from 'tokenkeeper';
+import { jwtFor } from './support/jwt';
+import {
+  createTestStorage,
+  HttpResponse,
+  LOGOUT_URL,
+  logoutEndpoint,
+  REFRESH_URL,
+  refreshEndpoint,
+  server,
+} from './support/environment';
+
+const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
+const LIFETIME_S = 3600;
+const LIFETIME_MS = LIFETIME_S * 1000;
+const MARGIN_MS = 60_000;
+const STORAGE_KEY = 'tokenkeeper';
+
+const managers: TokenManager[] = [];
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(START_MS);
+});
+afterEach(() => {
+  for (const auth of managers.splice(0)) auth.destroy();
+  server.resetHandlers();
+  vi.useRealTimers();
+});
+afterAll(() => server.close());
+
+/** A manager on the test endpoints; destroyed after the test even when the test fails halfway. */
+function createManager(options: Partial<TokenManagerOptions> = {}): TokenManager {
+  const auth = createTokenManager({
+    refresh: { url: REFRESH_URL },
+    logout: { url: LOGOUT_URL },
+    refreshMargin: MARGIN_MS,
+    onResume: () => () => {},
+    ...options,
+  });
+  managers.push(auth);
+  return auth;
+}
+
+function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
+/** Settles without ever being an unhandled rejection; the test inspects the outcome later. */
+function outcome<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
+  return promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+}
+
+function recordEvents(auth: TokenManager) {
+  const events = {
+    login: [] as TokenManagerEvents['login'][],
+    refresh: [] as TokenManagerEvents['refresh'][],
+    logout: [] as TokenManagerEvents['logout'][],
+    error: [] as TokenManagerEvents['error'][],
+  };
+  auth.on('login', (payload) => events.login.push(payload));
+  auth.on('refresh', (payload) => events.refresh.push(payload));
+  auth.on('logout', (payload) => events.logout.push(payload));
+  auth.on('error', (payload) => events.error.push(payload));
+  return events;
+}
+
+/** Lets pending promise chains (msw included) run, without moving the clock. */
+const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0).then(() => undefined);
+
+describe('logout()', () => {
+  it('signs out and clears storage before the logout endpoint receives the request', async () => {
+    const storage = createTestStorage();
+    let atRequest: { stored: boolean; state: AuthState } | undefined;
+    const logout = logoutEndpoint(() => {
+      atRequest = { stored: storage.values.has(STORAGE_KEY), state: auth.getState() };
+      return new HttpResponse(null, { status: 204 });
+    });
+    server.use(logout.handler);
+    const auth = createManager({ storage });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
+    expect(storage.values.has(STORAGE_KEY)).toBe(true);
+    const events = recordEvents(auth);
+
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
+
+    expect(logout.seen).toHaveLength(1);
+    expect(atRequest?.stored).toBe(false);
+    expect(atRequest?.state).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    expect(events.logout).toEqual([{ reason: 'user' }]);
+    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, expiresAt: null, claims: null });
+    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    await expect(auth.getAccessToken()).resolves.toBeNull();
+    auth.destroy();
+  });
+
+  it('sends the logout request with keepalive, the refresh token and the access token', async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const auth = createManager();
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
+
+    await auth.logout();
+
+    expect(logout.seen).toHaveLength(1);
+    const [request] = logout.seen;
+    expect(request!.keepalive).toBe(true);
+    expect(request!.method).toBe('POST');
+    expect(JSON.parse(request!.body)).toEqual({ refresh_token: 'r1' });
+    expect(request!.headers.get('authorization')).toBe(`Bearer ${access}`);
+    auth.destroy();
+  });
+
+  it("uses the given reason in the 'logout' event", async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const auth = createManager();
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const events = recordEvents(auth);
+
+    await expect(auth.logout({ reason: 'idle-timeout' })).resolves.toEqual({ serverNotified: true });
+
+    expect(events.logout).toEqual([{ reason: 'idle-timeout' }]);
+    auth.destroy();
+  });
+
+  it('is idempotent: two concurrent calls send one request and resolve alike', async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const auth = createManager();
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const events = recordEvents(auth);
+
+    const [first, second] = await Promise.all([auth.logout(), auth.logout()]);
+
+    expect(first).toEqual({ serverNotified: true });
+    expect(second).toEqual(first);
+    expect(logout.seen).toHaveLength(1);
+    expect(events.logout).toHaveLength(1);
+
+    // Once signed out, a further logout() is a no-op.
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+    expect(logout.seen).toHaveLength(1);
+    expect(events.logout).toHaveLength(1);
+    auth.destroy();
+  });
+
+  it('resolves { serverNotified: false } when signed out, with no request and no event', async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const auth = createManager();
+    const events = recordEvents(auth);
+    const states = vi.fn();
+    auth.subscribe(states);
+
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+
+    expect(logout.seen).toHaveLength(0);
+    expect(events.logout).toHaveLength(0);
+    expect(events.error).toHaveLength(0);
+    expect(states).not.toHaveBeenCalled();
+    auth.destroy();
+  });
+});
+
+describe('logout wins over a refresh in flight', () => {
+  /** Sets up a manager whose refresh is held open until `release()`; the refresh would return `next`. */
+  async function slowRefreshSetup(kind: 'endpoint' | 'function') {
+    const gate = deferred();
+    const next = jwtFor(LIFETIME_S);
+    const refresh = refreshEndpoint(async () => {
+      await gate.promise;
+      return HttpResponse.json({ access_token: next, refresh_token: 'r2' });
+    });
+    let functionCalls = 0;
+    server.use(refresh.handler);
+    const storage = createTestStorage();
+    const auth = createManager({
+      storage,
+      logout: undefined,
+      // A refresh function that ignores its abort signal and answers late anyway.
+      ...(kind === 'function'
+        ? {
+            refresh: async () => {
+              functionCalls += 1;
+              await gate.promise;
+              return { accessToken: next, refreshToken: 'r2' };
+            },
+          }
+        : {}),
+    });
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const calls = (): number => (kind === 'function' ? functionCalls : refresh.seen.length);
+    return { gate, next, storage, auth, calls };
+  }
+
+  it.each(['endpoint', 'function'] as const)(
+    'drops the late refresh response after logout (refresh %s)',
+    async (kind) => {
+      const { gate, next, storage, auth, calls } = await slowRefreshSetup(kind);
+      const events = recordEvents(auth);
+
+      vi.setSystemTime(START_MS + LIFETIME_MS - 30_000); // inside the margin: getAccessToken() waits for the refresh
+      const refreshing = outcome(auth.refresh());
+      const waiting = Array.from({ length: 3 }, () => outcome(auth.getAccessToken()));
+      await flush();
+      expect(calls()).toBe(1);
+
+      await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+      gate.resolve(); // the server answers after the logout
+      await flush();
+      await vi.advanceTimersByTimeAsync(60_000);
+
+      const refreshed = await refreshing;
+      expect('error' in refreshed && refreshed.error).toBeInstanceOf(NotAuthenticatedError);
+      expect(await Promise.all(waiting)).toEqual([{ value: null }, { value: null }, { value: null }]);
+      expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, refreshing: false });
+      expect(auth.getState().accessToken).not.toBe(next);
+      expect(storage.values.has(STORAGE_KEY)).toBe(false);
+      expect(events.refresh).toHaveLength(0);
+      expect(events.login).toHaveLength(0);
+      expect(events.logout).toEqual([{ reason: 'user' }]);
+      await expect(auth.getAccessToken()).resolves.toBeNull();
+      expect(calls()).toBe(1);
+      auth.destroy();
+    },
+  );
+
+  it("keeps a new login's tokens when setTokens() comes during a refresh", async () => {
+    const gate = deferred();
+    const stale = jwtFor(LIFETIME_S);
+    const refresh = refreshEndpoint(async (call) => {
+      if (call === 1) {
+        await gate.promise;
+        return HttpResponse.json({ access_token: stale, refresh_token: 'r-stale' });
+      }
+      return HttpResponse.json({ access_token: jwtFor(LIFETIME_S), refresh_token: 'r3' });
+    });
+    server.use(refresh.handler);
+    const storage = createTestStorage();
+    const auth = createManager({ storage, logout: undefined });
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const events = recordEvents(auth);
+
+    const refreshing = outcome(auth.refresh());
+    await flush();
+    expect(refresh.seen).toHaveLength(1);
+    const login = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: login, refreshToken: 'r-login' });
+    gate.resolve();
+    await refreshing;
+    await flush();
+
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: login });
+    expect(storage.values.get(STORAGE_KEY)).toContain(login);
+    expect(storage.values.get(STORAGE_KEY)).not.toContain(stale);
+    expect(events.refresh).toHaveLength(0);
+    expect(events.login).toEqual([{ source: 'local' }]);
+    await expect(auth.getAccessToken()).resolves.toBe(login);
+
+    // The next refresh uses the login's refresh token, not the dropped one.
+    await auth.refresh();
+    expect(refresh.seen).toHaveLength(2);
+    expect(JSON.parse(refresh.seen[1]!.body)).toEqual({ refresh_token: 'r-login' });
+    auth.destroy();
+  });
+});
+
+describe('logout endpoint failure', () => {
+  it.each([
+    ['answers 500', () => new HttpResponse(null, { status: 500 })],
+    ['fails at the network', () => HttpResponse.error()],
+  ])('resolves { serverNotified: false } and emits one error when the endpoint %s', async (_label, respond) => {
+    const logout = logoutEndpoint(respond);
+    server.use(logout.handler);
+    const storage = createTestStorage();
+    const auth = createManager({ storage });
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const events = recordEvents(auth);
+
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+
+    expect(logout.seen).toHaveLength(1);
+    expect(events.error).toHaveLength(1);
+    expect(events.error[0]!.error).toBeInstanceOf(TokenkeeperError);
+    expect(events.logout).toEqual([{ reason: 'user' }]);
+    expect(auth.getState().status).toBe('unauthenticated');
+    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    auth.destroy();
+  });
+
+  it('gives up on a logout endpoint that does not answer within its timeout', async () => {
+    const gate = deferred();
+    const logout = logoutEndpoint(async () => {
+      await gate.promise;
+      return new HttpResponse(null, { status: 204 });
+    });
+    server.use(logout.handler);
+    const storage = createTestStorage();
+    const auth = createManager({ storage, logout: { url: LOGOUT_URL, timeout: 1_000 } });
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const events = recordEvents(auth);
+
+    let settled = false;
+    const result = auth.logout().finally(() => {
+      settled = true;
+    });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(logout.seen).toHaveLength(1);
+    expect(settled).toBe(false);
+    // Signed out already, while the server has not answered.
+    expect(auth.getState().status).toBe('unauthenticated');
+    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+
+    await vi.advanceTimersByTimeAsync(1);
+    await expect(result).resolves.toEqual({ serverNotified: false });
+    expect(events.error).toHaveLength(1);
+    expect(events.error[0]!.error).toBeInstanceOf(TokenkeeperError);
+    expect(events.logout).toEqual([{ reason: 'user' }]);
+    gate.resolve();
+    await flush();
+    expect(events.error).toHaveLength(1);
+    expect(auth.getState().status).toBe('unauthenticated');
+    auth.destroy();
+  });
+
+  it('resolves { serverNotified: false } and emits one error when a logout function throws', async () => {
+    const auth = createManager({
+      logout: async () => {
+        throw new Error('offline');
+      },
+    });
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const events = recordEvents(auth);
+
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+
+    expect(events.error).toHaveLength(1);
+    expect(auth.getState().status).toBe('unauthenticated');
+    auth.destroy();
+  });
+});
