@@ -224,7 +224,10 @@ describe('auth.fetch: requests it leaves alone', () => {
 
   it.each<[string, (auth: TokenManager, url: string) => Promise<Response>]>([
     ['in init.headers', (auth, url) => auth.fetch(url, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } })],
-    ['on a Request input', (auth, url) => auth.fetch(new Request(url, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } }))],
+    [
+      'on a Request input',
+      (auth, url) => auth.fetch(new Request(url, { headers: { Authorization: 'Basic dXNlcjpwYXNz' } })),
+    ],
   ])('keeps the caller Authorization header %s and does not refresh on its 401', async (_case, build) => {
     const refresh = rotatingRefresh();
     const api = apiEndpoint(unauthorized);
@@ -300,7 +303,10 @@ describe('auth.fetch: 401, refresh and retry', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ ok: true });
     expect(refresh.seen).toHaveLength(1);
-    expect(api.seen.map((request) => request.authorization)).toEqual([`Bearer ${old}`, `Bearer ${auth.getState().accessToken}`]);
+    expect(api.seen.map((request) => request.authorization)).toEqual([
+      `Bearer ${old}`,
+      `Bearer ${auth.getState().accessToken}`,
+    ]);
     auth.destroy();
   });
 
@@ -331,7 +337,11 @@ describe('auth.fetch: 401, refresh and retry', () => {
     const { authorization: _first, ...first } = seen[0]!.headers;
     const { authorization: _second, ...second } = seen[1]!.headers;
     expect(second).toEqual(first);
-    expect({ ...seen[1]!, headers: second, authorization: null }).toEqual({ ...seen[0]!, headers: first, authorization: null });
+    expect({ ...seen[1]!, headers: second, authorization: null }).toEqual({
+      ...seen[0]!,
+      headers: first,
+      authorization: null,
+    });
     return seen[1]!;
   }
 
@@ -357,7 +367,8 @@ describe('auth.fetch: 401, refresh and retry', () => {
       http.post(`${APP}/upload`, async ({ request }) => {
         const form = await request.formData();
         const entries: [string, string][] = [];
-        for (const [name, value] of form) entries.push([name, typeof value === 'string' ? value : `${value.name}:${await value.text()}`]);
+        for (const [name, value] of form)
+          entries.push([name, typeof value === 'string' ? value : `${value.name}:${await value.text()}`]);
         fields.push(entries);
         return fields.length === 1 ? unauthorized(1) : HttpResponse.json({ ok: true });
       }),
@@ -373,8 +384,14 @@ describe('auth.fetch: 401, refresh and retry', () => {
     expect(response.status).toBe(200);
     expect(refresh.seen).toHaveLength(1);
     expect(fields).toEqual([
-      [['name', 'Ada'], ['file', 'hello.txt:hello']],
-      [['name', 'Ada'], ['file', 'hello.txt:hello']],
+      [
+        ['name', 'Ada'],
+        ['file', 'hello.txt:hello'],
+      ],
+      [
+        ['name', 'Ada'],
+        ['file', 'hello.txt:hello'],
+      ],
     ]);
     auth.destroy();
   });
@@ -490,48 +507,51 @@ describe('auth.fetch: abort while waiting for a shared refresh', () => {
   it.each<[string, (auth: TokenManager, signal: AbortSignal) => Promise<Response>]>([
     ['init.signal', (auth, signal) => auth.fetch(`${APP}/aborted`, { signal })],
     ['the signal of a Request input', (auth, signal) => auth.fetch(new Request(`${APP}/aborted`, { signal }))],
-  ])('rejects the call aborted via %s with the abort reason; the refresh goes on for the others', async (_case, fetchWithSignal) => {
-    vi.useFakeTimers();
-    let refreshArrived!: () => void;
-    const arrived = new Promise<void>((resolve) => {
-      refreshArrived = resolve;
-    });
-    let answerRefresh!: () => void;
-    const answered = new Promise<void>((resolve) => {
-      answerRefresh = resolve;
-    });
-    const refresh = refreshEndpoint(async () => {
-      refreshArrived();
-      await answered;
-      return HttpResponse.json({ access_token: jwtFor(3600) });
-    });
-    const api = apiEndpoint();
-    server.use(refresh.handler, api.handler);
-    const auth = createAuth();
-    const old = jwtFor(3600);
-    await auth.setTokens({ accessToken: old, refreshToken: 'rt-1' });
-    vi.setSystemTime(Date.now() + 2 * 3600_000);
+  ])(
+    'rejects the call aborted via %s with the abort reason; the refresh goes on for the others',
+    async (_case, fetchWithSignal) => {
+      vi.useFakeTimers();
+      let refreshArrived!: () => void;
+      const arrived = new Promise<void>((resolve) => {
+        refreshArrived = resolve;
+      });
+      let answerRefresh!: () => void;
+      const answered = new Promise<void>((resolve) => {
+        answerRefresh = resolve;
+      });
+      const refresh = refreshEndpoint(async () => {
+        refreshArrived();
+        await answered;
+        return HttpResponse.json({ access_token: jwtFor(3600) });
+      });
+      const api = apiEndpoint();
+      server.use(refresh.handler, api.handler);
+      const auth = createAuth();
+      const old = jwtFor(3600);
+      await auth.setTokens({ accessToken: old, refreshToken: 'rt-1' });
+      vi.setSystemTime(Date.now() + 2 * 3600_000);
 
-    const controller = new AbortController();
-    const aborted = fetchWithSignal(auth, controller.signal);
-    const others = [auth.fetch(`${APP}/first`), auth.fetch(`${APP}/second`)];
-    await arrived;
-    const reason = new Error('the user left the page');
-    controller.abort(reason);
+      const controller = new AbortController();
+      const aborted = fetchWithSignal(auth, controller.signal);
+      const others = [auth.fetch(`${APP}/first`), auth.fetch(`${APP}/second`)];
+      await arrived;
+      const reason = new Error('the user left the page');
+      controller.abort(reason);
 
-    await expect(aborted).rejects.toBe(reason);
-    expect(auth.getState().refreshing).toBe(true);
-    answerRefresh();
-    const responses = await Promise.all(others);
+      await expect(aborted).rejects.toBe(reason);
+      expect(auth.getState().refreshing).toBe(true);
+      answerRefresh();
+      const responses = await Promise.all(others);
 
-    expect(responses.map((response) => response.status)).toEqual([200, 200]);
-    expect(refresh.seen).toHaveLength(1);
-    const fresh = auth.getState().accessToken;
-    expect(fresh).not.toBe(old);
-    expect(api.seen.map((request) => [request.url, request.authorization])).toEqual([
-      [`${APP}/first`, `Bearer ${fresh}`],
-      [`${APP}/second`, `Bearer ${fresh}`],
-    ]);
-    auth.destroy();
-  });
+      expect(responses.map((response) => response.status)).toEqual([200, 200]);
+      expect(refresh.seen).toHaveLength(1);
+      const fresh = auth.getState().accessToken;
+      expect(fresh).not.toBe(old);
+      expect(api.seen.map((request) => [request.url, request.authorization])).toEqual([
+        [`${APP}/first`, `Bearer ${fresh}`],
+        [`${APP}/second`, `Bearer ${fresh}`],
+      ]);
+      auth.destroy();
+    },
+  );
 });

@@ -11,14 +11,7 @@ import {
   type TokenManagerOptions,
 } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
-import {
-  HttpResponse,
-  LOGOUT_URL,
-  logoutEndpoint,
-  REFRESH_URL,
-  refreshEndpoint,
-  server,
-} from './support/environment';
+import { HttpResponse, LOGOUT_URL, logoutEndpoint, REFRESH_URL, refreshEndpoint, server } from './support/environment';
 
 beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => {
@@ -139,7 +132,11 @@ describe('refresh endpoint, format json (default)', () => {
 describe('refresh endpoint, format oauth2 (RFC 6749 §6)', () => {
   it.each([
     ['without clientId', {}, { grant_type: 'refresh_token', refresh_token: 'rt-1' }],
-    ['with clientId', { clientId: 'app-1' }, { grant_type: 'refresh_token', refresh_token: 'rt-1', client_id: 'app-1' }],
+    [
+      'with clientId',
+      { clientId: 'app-1' },
+      { grant_type: 'refresh_token', refresh_token: 'rt-1', client_id: 'app-1' },
+    ],
   ])('POSTs a form with grant_type=refresh_token and the refresh token, %s', async (_case, extra, expected) => {
     const refresh = refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(3600) }));
     server.use(refresh.handler);
@@ -161,25 +158,32 @@ describe('refresh endpoint responses', () => {
   it.each([
     ['snake_case', (access: string) => ({ access_token: access, refresh_token: 'rt-2', expires_in: 120 })],
     ['camelCase', (access: string) => ({ accessToken: access, refreshToken: 'rt-2', expiresIn: 120 })],
-  ])('reads a %s body: the access token, expires_in for expiresAt, and the rotated refresh token', async (_case, body) => {
-    vi.useFakeTimers();
-    const next = jwtFor(3600);
-    const refresh = refreshEndpoint((call) =>
-      HttpResponse.json(call === 1 ? body(next) : { access_token: jwtFor(3600) }),
-    );
-    server.use(refresh.handler);
-    const auth = createAuth();
-    await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
-    const refreshedAt = Date.now();
+  ])(
+    'reads a %s body: the access token, expires_in for expiresAt, and the rotated refresh token',
+    async (_case, body) => {
+      vi.useFakeTimers();
+      const next = jwtFor(3600);
+      const refresh = refreshEndpoint((call) =>
+        HttpResponse.json(call === 1 ? body(next) : { access_token: jwtFor(3600) }),
+      );
+      server.use(refresh.handler);
+      const auth = createAuth();
+      await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
+      const refreshedAt = Date.now();
 
-    await expect(auth.refresh()).resolves.toBe(next);
+      await expect(auth.refresh()).resolves.toBe(next);
 
-    // expires_in (120 s) wins over the JWT's own one-hour lifetime.
-    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: next, expiresAt: refreshedAt + 120_000 });
-    await auth.refresh();
-    expect(JSON.parse(refresh.seen[1]!.body)).toEqual({ refresh_token: 'rt-2' });
-    auth.destroy();
-  });
+      // expires_in (120 s) wins over the JWT's own one-hour lifetime.
+      expect(auth.getState()).toMatchObject({
+        status: 'authenticated',
+        accessToken: next,
+        expiresAt: refreshedAt + 120_000,
+      });
+      await auth.refresh();
+      expect(JSON.parse(refresh.seen[1]!.body)).toEqual({ refresh_token: 'rt-2' });
+      auth.destroy();
+    },
+  );
 
   it('keeps the current refresh token when the response has none', async () => {
     const refresh = refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(3600), expires_in: 300 }));
@@ -233,37 +237,47 @@ describe('refresh endpoint failures', () => {
     ['503', () => new HttpResponse(null, { status: 503, headers: { 'Retry-After': '1' } })],
     ['408', () => new HttpResponse(null, { status: 408 })],
     ['429', () => new HttpResponse(null, { status: 429, headers: { 'Retry-After': '1' } })],
-    ['a 500 with an error page in the body', () => new HttpResponse('<h1>Internal Server Error</h1>', { status: 500, headers: { 'Content-Type': 'text/html' } })],
+    [
+      'a 500 with an error page in the body',
+      () =>
+        new HttpResponse('<h1>Internal Server Error</h1>', { status: 500, headers: { 'Content-Type': 'text/html' } }),
+    ],
     ['a network error', () => HttpResponse.error()],
-    ['a body that is not JSON', () => new HttpResponse('not json', { status: 200, headers: { 'Content-Type': 'application/json' } })],
+    [
+      'a body that is not JSON',
+      () => new HttpResponse('not json', { status: 200, headers: { 'Content-Type': 'application/json' } }),
+    ],
     ['a JSON body without access_token', () => HttpResponse.json({})],
-  ])('a refresh failing with %s is transient: RefreshFailedError with cause, session kept, one error event per attempt', async (_case, respond) => {
-    // Fake timers hold back the background retries, so that every attempt here is one the test made.
-    vi.useFakeTimers();
-    const refresh = refreshEndpoint(respond);
-    server.use(refresh.handler);
-    const auth = createAuth();
-    const logouts = collect(auth, 'logout');
-    const errors = collect(auth, 'error');
-    const token = jwtFor(3600);
-    await auth.setTokens({ accessToken: token, refreshToken: 'rt-1' });
+  ])(
+    'a refresh failing with %s is transient: RefreshFailedError with cause, session kept, one error event per attempt',
+    async (_case, respond) => {
+      // Fake timers hold back the background retries, so that every attempt here is one the test made.
+      vi.useFakeTimers();
+      const refresh = refreshEndpoint(respond);
+      server.use(refresh.handler);
+      const auth = createAuth();
+      const logouts = collect(auth, 'logout');
+      const errors = collect(auth, 'error');
+      const token = jwtFor(3600);
+      await auth.setTokens({ accessToken: token, refreshToken: 'rt-1' });
 
-    const error = await rejectionOf(auth.refresh());
+      const error = await rejectionOf(auth.refresh());
 
-    expect(error).toBeInstanceOf(RefreshFailedError);
-    expect(error).toMatchObject({ code: 'refresh_failed' });
-    expect((error as RefreshFailedError).cause).toBeInstanceOf(Error);
-    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
-    expect(logouts).toEqual([]);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]!.error).toBeInstanceOf(RefreshFailedError);
+      expect(error).toBeInstanceOf(RefreshFailedError);
+      expect(error).toMatchObject({ code: 'refresh_failed' });
+      expect((error as RefreshFailedError).cause).toBeInstanceOf(Error);
+      expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
+      expect(logouts).toEqual([]);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.error).toBeInstanceOf(RefreshFailedError);
 
-    await rejectionOf(auth.refresh());
-    expect(refresh.seen).toHaveLength(2);
-    expect(errors).toHaveLength(2);
-    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
-    auth.destroy();
-  });
+      await rejectionOf(auth.refresh());
+      expect(refresh.seen).toHaveLength(2);
+      expect(errors).toHaveLength(2);
+      expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
+      auth.destroy();
+    },
+  );
 
   it('a refresh that gets no answer within the endpoint timeout is transient', async () => {
     vi.useFakeTimers();
@@ -417,23 +431,26 @@ describe('logout endpoint, format json', () => {
   it.each([
     ['500', () => new HttpResponse(null, { status: 500 })],
     ['a network error', () => HttpResponse.error()],
-  ])('a logout endpoint failing with %s: resolves { serverNotified: false }, one error event, still signed out', async (_case, respond) => {
-    const logout = logoutEndpoint(respond);
-    server.use(logout.handler);
-    const auth = createAuth({ logout: { url: LOGOUT_URL } });
-    const logouts = collect(auth, 'logout');
-    const errors = collect(auth, 'error');
-    await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
+  ])(
+    'a logout endpoint failing with %s: resolves { serverNotified: false }, one error event, still signed out',
+    async (_case, respond) => {
+      const logout = logoutEndpoint(respond);
+      server.use(logout.handler);
+      const auth = createAuth({ logout: { url: LOGOUT_URL } });
+      const logouts = collect(auth, 'logout');
+      const errors = collect(auth, 'error');
+      await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
 
-    await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+      await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
 
-    expect(logout.seen).toHaveLength(1);
-    expect(errors).toHaveLength(1);
-    expect(errors[0]!.error).toBeInstanceOf(Error);
-    expect(logouts).toEqual([{ reason: 'user' }]);
-    expect(auth.getState().status).toBe('unauthenticated');
-    auth.destroy();
-  });
+      expect(logout.seen).toHaveLength(1);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.error).toBeInstanceOf(Error);
+      expect(logouts).toEqual([{ reason: 'user' }]);
+      expect(auth.getState().status).toBe('unauthenticated');
+      auth.destroy();
+    },
+  );
 });
 
 describe('logout endpoint, format oauth2 (RFC 7009)', () => {
@@ -467,7 +484,11 @@ describe('logout endpoint, format oauth2 (RFC 7009)', () => {
     await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
 
     expect(logout.seen).toHaveLength(1);
-    expect(formFields(logout.seen[0]!.body)).toEqual({ token: access, token_type_hint: 'access_token', client_id: 'app-1' });
+    expect(formFields(logout.seen[0]!.body)).toEqual({
+      token: access,
+      token_type_hint: 'access_token',
+      client_id: 'app-1',
+    });
     auth.destroy();
   });
 });
@@ -513,9 +534,25 @@ describe('error messages never contain a token', () => {
   const REFRESH_TOKEN = 'rt-secret-7f3a9c2e5b';
 
   it.each([
-    ['a 400 whose body quotes the refresh token', (access: string) => HttpResponse.json({ error: 'invalid_grant', error_description: `refresh token ${REFRESH_TOKEN} was revoked (access ${access})` }, { status: 400 })],
-    ['a 200 whose unreadable body quotes the tokens', (access: string) => new HttpResponse(`oops ${REFRESH_TOKEN} ${access}`, { status: 200 })],
-    ['a 200 JSON body without access_token that echoes the tokens', (access: string) => HttpResponse.json({ refresh_token: REFRESH_TOKEN, token: access })],
+    [
+      'a 400 whose body quotes the refresh token',
+      (access: string) =>
+        HttpResponse.json(
+          {
+            error: 'invalid_grant',
+            error_description: `refresh token ${REFRESH_TOKEN} was revoked (access ${access})`,
+          },
+          { status: 400 },
+        ),
+    ],
+    [
+      'a 200 whose unreadable body quotes the tokens',
+      (access: string) => new HttpResponse(`oops ${REFRESH_TOKEN} ${access}`, { status: 200 }),
+    ],
+    [
+      'a 200 JSON body without access_token that echoes the tokens',
+      (access: string) => HttpResponse.json({ refresh_token: REFRESH_TOKEN, token: access }),
+    ],
     ['a network error', () => HttpResponse.error()],
   ])('refresh failures: %s', async (_case, respond) => {
     vi.useFakeTimers();
@@ -565,7 +602,10 @@ describe('error messages never contain a token', () => {
 
     await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
 
-    expectNoToken(events.map((event) => event.error), [access, REFRESH_TOKEN]);
+    expectNoToken(
+      events.map((event) => event.error),
+      [access, REFRESH_TOKEN],
+    );
     auth.destroy();
   });
 });

@@ -21,7 +21,12 @@ const noResume = (): (() => void) => () => {};
 
 /** Valid options with one field replaced; `as unknown` because the point is to pass what the types forbid. */
 function withOption(option: string, value: unknown): TokenManagerOptions {
-  return { refresh: { url: REFRESH_URL }, onResume: noResume, channel: false, [option]: value } as unknown as TokenManagerOptions;
+  return {
+    refresh: { url: REFRESH_URL },
+    onResume: noResume,
+    channel: false,
+    [option]: value,
+  } as unknown as TokenManagerOptions;
 }
 
 /** Calls createTokenManager and returns what it threw synchronously (or fails when it did not throw). */
@@ -44,8 +49,16 @@ describe('invalid options throw ConfigurationError synchronously, naming the opt
     ['refresh is null', withOption('refresh', null), ['refresh']],
     ['refresh.url is empty', withOption('refresh', { url: '' }), ['refresh.url']],
     ['refresh.url is missing', withOption('refresh', {}), ['refresh.url']],
-    ['refresh.url is relative and there is no page origin', withOption('refresh', { url: '/auth/refresh' }), ['refresh.url']],
-    ['refresh.format is unknown', withOption('refresh', { url: REFRESH_URL, format: 'xml' }), ['refresh.format', 'xml']],
+    [
+      'refresh.url is relative and there is no page origin',
+      withOption('refresh', { url: '/auth/refresh' }),
+      ['refresh.url'],
+    ],
+    [
+      'refresh.format is unknown',
+      withOption('refresh', { url: REFRESH_URL, format: 'xml' }),
+      ['refresh.format', 'xml'],
+    ],
     ['refresh.timeout is 0', withOption('refresh', { url: REFRESH_URL, timeout: 0 }), ['refresh.timeout']],
     ['refresh.timeout is negative', withOption('refresh', { url: REFRESH_URL, timeout: -1 }), ['refresh.timeout']],
     ['refresh.timeout is a string', withOption('refresh', { url: REFRESH_URL, timeout: '10s' }), ['refresh.timeout']],
@@ -60,7 +73,11 @@ describe('invalid options throw ConfigurationError synchronously, naming the opt
       withOption('storage', { getItem: () => null, setItem: () => {} }),
       ['storage', 'removeItem'],
     ],
-    ['storage has no getItem', withOption('storage', { setItem: () => {}, removeItem: () => {} }), ['storage', 'getItem']],
+    [
+      'storage has no getItem',
+      withOption('storage', { setItem: () => {}, removeItem: () => {} }),
+      ['storage', 'getItem'],
+    ],
     ['storageKey is empty', withOption('storageKey', ''), ['storageKey']],
     ['storageKey is a number', withOption('storageKey', 1), ['storageKey']],
     ['channel is empty', withOption('channel', ''), ['channel']],
@@ -68,7 +85,11 @@ describe('invalid options throw ConfigurationError synchronously, naming the opt
     ['channel is true', withOption('channel', true), ['channel']],
     ['allowedOrigins is a string', withOption('allowedOrigins', API_ORIGIN), ['allowedOrigins']],
     ['allowedOrigins is an object', withOption('allowedOrigins', { origin: API_ORIGIN }), ['allowedOrigins']],
-    ['allowedOrigins has "not a url"', withOption('allowedOrigins', [API_ORIGIN, 'not a url']), ['allowedOrigins', 'not a url']],
+    [
+      'allowedOrigins has "not a url"',
+      withOption('allowedOrigins', [API_ORIGIN, 'not a url']),
+      ['allowedOrigins', 'not a url'],
+    ],
     ['allowedOrigins has "ftp://x"', withOption('allowedOrigins', ['ftp://x']), ['allowedOrigins', 'ftp://x']],
     ['fetch is not a function', withOption('fetch', 'fetch'), ['fetch']],
     ['onResume is not a function', withOption('onResume', {}), ['onResume']],
@@ -135,7 +156,12 @@ describe('the fetch option', () => {
     const refresh = refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(3600), refresh_token: 'r2' }));
     server.use(refresh.handler);
     const customFetch = vi.fn((input: RequestInfo | URL, init?: RequestInit) => globalThis.fetch(input, init));
-    const auth = createTokenManager({ refresh: { url: REFRESH_URL }, fetch: customFetch, onResume: noResume, channel: false });
+    const auth = createTokenManager({
+      refresh: { url: REFRESH_URL },
+      fetch: customFetch,
+      onResume: noResume,
+      channel: false,
+    });
     await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'r1' });
     expect(customFetch).not.toHaveBeenCalled();
 
@@ -151,7 +177,12 @@ describe('the fetch option', () => {
     // No msw handler: a request through the global fetch would fail the test (onUnhandledRequest: 'error').
     const next = jwtFor(3600);
     const customFetch = vi.fn(async () => Response.json({ access_token: next }));
-    const auth = createTokenManager({ refresh: { url: REFRESH_URL }, fetch: customFetch, onResume: noResume, channel: false });
+    const auth = createTokenManager({
+      refresh: { url: REFRESH_URL },
+      fetch: customFetch,
+      onResume: noResume,
+      channel: false,
+    });
     await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'r1' });
     await expect(auth.refresh()).resolves.toBe(next);
     expect(customFetch).toHaveBeenCalledTimes(1);

@@ -19,7 +19,11 @@ describe('smoke', () => {
         return seenAuth.length === 1 ? new HttpResponse(null, { status: 401 }) : HttpResponse.json({ body });
       }),
     );
-    const auth = createTokenManager({ refresh: { url: REFRESH_URL }, allowedOrigins: [API_ORIGIN], onResume: () => () => {} });
+    const auth = createTokenManager({
+      refresh: { url: REFRESH_URL },
+      allowedOrigins: [API_ORIGIN],
+      onResume: () => () => {},
+    });
     const first = jwtFor(3600);
     await auth.setTokens({ accessToken: first, refreshToken: 'r1' });
     const response = await auth.fetch(`${API_ORIGIN}/data`, { method: 'POST', body: JSON.stringify({ a: 1 }) });

@@ -183,7 +183,13 @@ describe.each(kinds)('with %s storage', (kind, isAsync) => {
       ['a JSON array', JSON.stringify([oldToken])],
       [
         'an old storage version',
-        JSON.stringify({ v: 0, accessToken: oldToken, refreshToken: 'r-old', expiresAt: Date.now() + 3_600_000, receivedAt: Date.now() }),
+        JSON.stringify({
+          v: 0,
+          accessToken: oldToken,
+          refreshToken: 'r-old',
+          expiresAt: Date.now() + 3_600_000,
+          receivedAt: Date.now(),
+        }),
       ],
     ];
 

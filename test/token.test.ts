@@ -25,7 +25,9 @@ function answeringRefreshEndpoint() {
   return endpoint;
 }
 
-function createManager(extra: { refreshMargin?: number; storage?: ReturnType<typeof createTestStorage> } = {}): TokenManager {
+function createManager(
+  extra: { refreshMargin?: number; storage?: ReturnType<typeof createTestStorage> } = {},
+): TokenManager {
   return createTokenManager({
     refresh: { url: REFRESH_URL },
     onResume: () => () => {},
@@ -123,33 +125,42 @@ describe('malformed access tokens without expiresIn', () => {
     ['an exp that is null', makeJwt({ sub: SECRET, iat: REAL_NOW / 1000, exp: null }), [SECRET]],
   ];
 
-  it.each(cases)('rejects %s with InvalidTokenError that leaks no token text, storing nothing', async (_label, token, decoded) => {
-    const storage = createTestStorage();
-    const auth = createManager({ storage });
-    const error = await auth.setTokens({ accessToken: token, refreshToken: 'refresh-secret' }).then(
-      () => undefined,
-      (reason: unknown) => reason,
-    );
-    expect(error).toBeInstanceOf(InvalidTokenError);
-    expect((error as InvalidTokenError).code).toBe('invalid_token');
+  it.each(cases)(
+    'rejects %s with InvalidTokenError that leaks no token text, storing nothing',
+    async (_label, token, decoded) => {
+      const storage = createTestStorage();
+      const auth = createManager({ storage });
+      const error = await auth.setTokens({ accessToken: token, refreshToken: 'refresh-secret' }).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      expect(error).toBeInstanceOf(InvalidTokenError);
+      expect((error as InvalidTokenError).code).toBe('invalid_token');
 
-    // Everything a log line could show of the error: no segment of the token, nothing decoded from it.
-    const shown = [
-      (error as Error).message,
-      String(error),
-      JSON.stringify(error),
-      (error as Error).stack ?? '',
-      inspect(error),
-    ].join('\n');
-    const fragments = [token, ...token.split('.').filter((part) => part.length >= 3), ...decoded, SECRET, 'refresh-secret'];
-    for (const fragment of fragments) expect(shown).not.toContain(fragment);
+      // Everything a log line could show of the error: no segment of the token, nothing decoded from it.
+      const shown = [
+        (error as Error).message,
+        String(error),
+        JSON.stringify(error),
+        (error as Error).stack ?? '',
+        inspect(error),
+      ].join('\n');
+      const fragments = [
+        token,
+        ...token.split('.').filter((part) => part.length >= 3),
+        ...decoded,
+        SECRET,
+        'refresh-secret',
+      ];
+      for (const fragment of fragments) expect(shown).not.toContain(fragment);
 
-    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, claims: null });
-    expect(await auth.getAccessToken()).toBeNull();
-    expect(storage.values.size).toBe(0);
-    expect(storage.calls).not.toContain('setItem');
-    auth.destroy();
-  });
+      expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, claims: null });
+      expect(await auth.getAccessToken()).toBeNull();
+      expect(storage.values.size).toBe(0);
+      expect(storage.calls).not.toContain('setItem');
+      auth.destroy();
+    },
+  );
 
   it.each([
     ['a number', 12345],
@@ -189,7 +200,11 @@ describe('tokens accepted thanks to expiresIn', () => {
     const token = makeJwt({ sub: 'user-1', exp: 'tomorrow' });
     const auth = createManager();
     await auth.setTokens({ accessToken: token, expiresIn: 600 });
-    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: token, expiresAt: REAL_NOW + 600 * SECOND });
+    expect(auth.getState()).toMatchObject({
+      status: 'authenticated',
+      accessToken: token,
+      expiresAt: REAL_NOW + 600 * SECOND,
+    });
     expect(auth.getState().claims).toMatchObject({ exp: 'tomorrow' });
     auth.destroy();
   });
@@ -197,7 +212,13 @@ describe('tokens accepted thanks to expiresIn', () => {
 
 describe('claims', () => {
   it('exposes the JWT payload as getState().claims', async () => {
-    const payload = { sub: 'user-42', iat: REAL_NOW / 1000, exp: REAL_NOW / 1000 + 3600, roles: ['admin'], name: 'Ada' };
+    const payload = {
+      sub: 'user-42',
+      iat: REAL_NOW / 1000,
+      exp: REAL_NOW / 1000 + 3600,
+      roles: ['admin'],
+      name: 'Ada',
+    };
     const auth = createManager();
     await auth.setTokens({ accessToken: makeJwt(payload), refreshToken: 'r1' });
     expect(auth.getState().claims).toEqual(payload);

@@ -4,13 +4,13 @@ import {
   ConfigurationError,
   createTokenManager,
   type EndpointOptions,
-  InvalidTokenError,
+  type InvalidTokenError,
   type LogoutFn,
-  NotAuthenticatedError,
+  type NotAuthenticatedError,
   RefreshFailedError,
   type RefreshFn,
   RefreshRejectedError,
-  TokenkeeperError,
+  type TokenkeeperError,
   type TokenManager,
   type TokenManagerEvents,
   type TokenManagerOptions,
@@ -60,7 +60,9 @@ describe('options', () => {
     expectTypeOf<TokenManagerOptions['storage']>().toEqualTypeOf<TokenStorage | undefined>();
     expectTypeOf<TokenManagerOptions['storageKey']>().toEqualTypeOf<string | undefined>();
     expectTypeOf<TokenManagerOptions['refreshMargin']>().toEqualTypeOf<number | undefined>();
-    expectTypeOf<TokenManagerOptions['allowedOrigins']>().toEqualTypeOf<string[] | ((url: URL) => boolean) | undefined>();
+    expectTypeOf<TokenManagerOptions['allowedOrigins']>().toEqualTypeOf<
+      string[] | ((url: URL) => boolean) | undefined
+    >();
     expectTypeOf<TokenManagerOptions['channel']>().toEqualTypeOf<string | false | undefined>();
     expectTypeOf<TokenManagerOptions['fetch']>().toEqualTypeOf<typeof fetch | undefined>();
     expectTypeOf<TokenManagerOptions['onResume']>().toEqualTypeOf<((check: () => void) => () => void) | undefined>();
@@ -111,7 +113,11 @@ describe('events', () => {
 
   it('refresh carries the access token, expiresAt and source', () => {
     auth.on('refresh', (payload) => {
-      expectTypeOf(payload).toEqualTypeOf<{ accessToken: string; expiresAt: number | null; source: 'local' | 'remote' }>();
+      expectTypeOf(payload).toEqualTypeOf<{
+        accessToken: string;
+        expiresAt: number | null;
+        source: 'local' | 'remote';
+      }>();
     });
   });
 

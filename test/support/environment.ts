@@ -26,7 +26,8 @@ export function createTestStorage(options: { async?: boolean; initial?: Record<s
   const values = new Map(Object.entries(options.initial ?? {}));
   const calls: string[] = [];
   const failOn = new Set<'getItem' | 'setItem' | 'removeItem'>();
-  const wrap = <A extends unknown[], R>(name: 'getItem' | 'setItem' | 'removeItem', fn: (...args: A) => R) =>
+  const wrap =
+    <A extends unknown[], R>(name: 'getItem' | 'setItem' | 'removeItem', fn: (...args: A) => R) =>
     (...args: A): R | Promise<R> => {
       calls.push(name);
       const run = (): R => {
@@ -50,7 +51,11 @@ export function createTestStorage(options: { async?: boolean; initial?: Record<s
 }
 
 /** A resume source a test can fire, in place of visibilitychange/focus or React Native's AppState. */
-export function createResumeTrigger(): { onResume: (check: () => void) => () => void; fire: () => void; listeners: number } {
+export function createResumeTrigger(): {
+  onResume: (check: () => void) => () => void;
+  fire: () => void;
+  listeners: number;
+} {
   const checks = new Set<() => void>();
   return {
     onResume(check) {
@@ -92,7 +97,9 @@ export function refreshEndpoint(respond: (call: number, request: Request) => Res
   return { handler, seen };
 }
 
-export function logoutEndpoint(respond: () => Response | Promise<Response> = () => new HttpResponse(null, { status: 204 })) {
+export function logoutEndpoint(
+  respond: () => Response | Promise<Response> = () => new HttpResponse(null, { status: 204 }),
+) {
   const seen: SeenRequest[] = [];
   const handler = http.post(LOGOUT_URL, async ({ request }) => {
     seen.push(await recordRequest(request));

@@ -1,5 +1,8 @@
 /** Builds an unsigned JWT-shaped token; the client never verifies signatures, the server does. */
-export function makeJwt(payload: Record<string, unknown>, header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' }): string {
+export function makeJwt(
+  payload: Record<string, unknown>,
+  header: Record<string, unknown> = { alg: 'HS256', typ: 'JWT' },
+): string {
   const encode = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
   return `${encode(header)}.${encode(payload)}.c2lnbmF0dXJl`;
 }

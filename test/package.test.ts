@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+/**
+ * Runs `code` in a fresh Node process where reading any browser global is recorded. Prints the globals
+ * that were touched and the exports found.
+ */
+function loadWithWatchedGlobals(load: string, type: 'commonjs' | 'module'): { touched: string[]; exports: string[] } {
+  const watch = `
+    const touched = [];
+    for (const name of ['window', 'document', 'location', 'navigator', 'localStorage', 'sessionStorage',
+      'BroadcastChannel', 'addEventListener', 'self']) {
+      Object.defineProperty(globalThis, name, { configurable: true, get() { touched.push(name); return undefined; } });
+    }
+  `;
+  const code =
+    type === 'commonjs'
+      ? `${watch} const m = ${load}; console.log(JSON.stringify({ touched, exports: Object.keys(m).sort() }));`
+      : `${watch} const m = await ${load}; console.log(JSON.stringify({ touched, exports: Object.keys(m).sort() }));`;
+  const output = execFileSync(
+    process.execPath,
+    [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code],
+    {
+      cwd: root,
+      encoding: 'utf8',
+    },
+  );
+  return JSON.parse(output.trim().split('\n').pop()!);
+}
+
+describe('the built package', () => {
+  it('has ESM, CommonJS and type files for the core entry point', () => {
+    for (const file of ['dist/index.js', 'dist/index.cjs', 'dist/index.d.ts', 'dist/index.d.cts']) {
+      expect(existsSync(`${root}/${file}`), file).toBe(true);
+    }
+  });
+
+  it('loads with require() and touches no browser global on import', () => {
+    const { touched, exports } = loadWithWatchedGlobals("require('tokenkeeper')", 'commonjs');
+    expect(touched).toEqual([]);
+    expect(exports).toContain('createTokenManager');
+    expect(exports).toContain('RefreshRejectedError');
+  });
+
+  it('loads with import() and touches no browser global on import', () => {
+    const { touched, exports } = loadWithWatchedGlobals("import('tokenkeeper')", 'module');
+    expect(touched).toEqual([]);
+    expect(exports).toContain('createTokenManager');
+  });
+
+  it('resolves the same public names from both builds', () => {
+    const cjs = loadWithWatchedGlobals("require('tokenkeeper')", 'commonjs').exports;
+    const esm = loadWithWatchedGlobals("import('tokenkeeper')", 'module').exports;
+    expect(esm).toEqual(cjs);
+  });
+});
