@@ -106,7 +106,12 @@ describe('logout()', () => {
     expect(atRequest?.stored).toBe(false);
     expect(atRequest?.state).toMatchObject({ status: 'unauthenticated', accessToken: null });
     expect(events.logout).toEqual([{ reason: 'user' }]);
-    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, expiresAt: null, claims: null });
+    expect(auth.getState()).toMatchObject({
+      status: 'unauthenticated',
+      accessToken: null,
+      expiresAt: null,
+      claims: null,
+    });
     expect(storage.values.has(STORAGE_KEY)).toBe(false);
     await expect(auth.getAccessToken()).resolves.toBeNull();
     auth.destroy();

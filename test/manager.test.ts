@@ -223,7 +223,12 @@ describe('destroy()', () => {
 
     expect(vi.getTimerCount()).toBe(0);
     expect(trigger.listeners).toBe(0);
-    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, expiresAt: null, claims: null });
+    expect(auth.getState()).toMatchObject({
+      status: 'unauthenticated',
+      accessToken: null,
+      expiresAt: null,
+      claims: null,
+    });
     await expect(auth.getAccessToken()).resolves.toBeNull();
     expect(storage.values.get(STORAGE_KEY)).toBe(stored);
 

@@ -411,7 +411,12 @@ describe('rejected refresh', () => {
 
     expect(await Promise.all(waiting)).toEqual(Array.from({ length: 5 }, () => ({ value: null })));
     await flush();
-    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, expiresAt: null, claims: null });
+    expect(auth.getState()).toMatchObject({
+      status: 'unauthenticated',
+      accessToken: null,
+      expiresAt: null,
+      claims: null,
+    });
     expect(storage.values.has(STORAGE_KEY)).toBe(false);
     expect(events.logout).toEqual([{ reason: 'refresh-rejected' }]);
     expect(events.refresh).toHaveLength(0);

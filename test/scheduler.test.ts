@@ -48,7 +48,8 @@ function createFakeClock(startMs = START_MS) {
       for (let fired = 0; ; fired += 1) {
         if (fired > 1_000) throw new Error('more than 1000 timers fired in one advance()');
         let next: [number, { atMs: number; callback: () => void }] | undefined;
-        for (const entry of timers) if (entry[1].atMs <= targetMs && (!next || entry[1].atMs < next[1].atMs)) next = entry;
+        for (const entry of timers)
+          if (entry[1].atMs <= targetMs && (!next || entry[1].atMs < next[1].atMs)) next = entry;
         if (!next) break;
         timers.delete(next[0]);
         nowMs = next[1].atMs;
@@ -246,12 +247,15 @@ describe('proactive refresh', () => {
 });
 
 describe('resume', () => {
-
   function setup(respond: (call: number) => Response) {
     const refresh = refreshEndpoint(respond);
     server.use(refresh.handler);
     const trigger = createResumeTrigger();
-    const auth = createTokenManager({ refresh: { url: REFRESH_URL }, refreshMargin: MARGIN_MS, onResume: trigger.onResume });
+    const auth = createTokenManager({
+      refresh: { url: REFRESH_URL },
+      refreshMargin: MARGIN_MS,
+      onResume: trigger.onResume,
+    });
     managers.push(auth);
     return { refresh, trigger, auth };
   }
