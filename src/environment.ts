@@ -1,4 +1,6 @@
-import type { TokenManagerOptions } from './types';
+import type { ChannelLike } from './types';
+import { createInProcessLock, createWebLock, findLockManager, type Lock } from './lock';
+import type { TokenManagerOptions, TokenStorage } from './types';
 
 /** Longest delay `setTimeout` honours; longer ones fire at once in browsers and Node. */
 export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
@@ -18,6 +20,14 @@ export interface Environment {
   pageOrigin: string | null;
   /** Subscribes to "the app is back"; returns an unsubscribe function. */
   onResume(check: () => void): () => void;
+  /** The named lock that serialises refreshes across tabs. */
+  lock: Lock;
+  /** Opens the cross-tab channel, or returns `null` where there is none. */
+  createChannel(name: string): ChannelLike | null;
+  /** Calls `listener` when another tab changes `key` in `storage` (the `storage` event); returns an unsubscribe function. */
+  onStorageChange(storage: TokenStorage, key: string, listener: (newValue: string | null) => void): () => void;
+  /** A random id for this manager, to tell its own channel messages from other tabs'. */
+  createId(): string;
 }
 
 export function readPageOrigin(): string | null {
@@ -55,17 +65,85 @@ function subscribeToBrowserResume(check: () => void): () => void {
   };
 }
 
+/**
+ * BroadcastChannel where there is a page or a worker. Not in Node, even though Node has BroadcastChannel:
+ * managers of different users in one server process must never share a session.
+ */
+function openDefaultChannel(name: string): ChannelLike | null {
+  const scope = globalThis as {
+    window?: unknown;
+    self?: unknown;
+    BroadcastChannel?: new (name: string) => ChannelLike;
+  };
+  if (typeof scope.BroadcastChannel !== 'function' || (scope.window === undefined && scope.self === undefined)) {
+    return null;
+  }
+  try {
+    return new scope.BroadcastChannel(name);
+  } catch {
+    return null;
+  }
+}
+
+/** `localStorage`, where reading it is allowed (it throws in some sandboxed frames). */
+export function readLocalStorage(): unknown {
+  try {
+    return (globalThis as { localStorage?: unknown }).localStorage;
+  } catch {
+    return undefined;
+  }
+}
+
+interface StorageEventLike {
+  key: string | null;
+  newValue: string | null;
+  storageArea: unknown;
+}
+
+/** The `storage` event fires in the other tabs of an origin when `localStorage` changes. */
+function subscribeToStorageEvents(
+  storage: TokenStorage,
+  key: string,
+  listener: (newValue: string | null) => void,
+): () => void {
+  const target = (globalThis as { window?: unknown }).window;
+  if (!isEventTarget(target)) return () => {};
+  const onStorage = (event: unknown): void => {
+    const { key: changedKey, newValue, storageArea } = event as StorageEventLike;
+    // `key` is null when the whole storage was cleared.
+    if (storageArea === storage && (changedKey === key || changedKey === null)) listener(newValue ?? null);
+  };
+  target.addEventListener('storage', onStorage as () => void);
+  return () => target.removeEventListener('storage', onStorage as () => void);
+}
+
+function createRandomId(): string {
+  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
+  if (typeof crypto?.randomUUID === 'function') return crypto.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
+}
+
 /** Builds the environment for one manager, reading globals only now, when the manager is created. */
 export function createEnvironment(
-  options: Pick<TokenManagerOptions, 'fetch' | 'onResume'>,
+  options: Pick<TokenManagerOptions, 'fetch' | 'onResume' | 'environment'>,
   pageOrigin: string | null,
 ): Environment {
   const userFetch = options.fetch;
+  const overrides = options.environment ?? {};
+  const timers = {
+    setTimeout: overrides.setTimeout ?? ((callback: () => void, delayMs: number) => setTimeout(callback, delayMs)),
+    clearTimeout:
+      overrides.clearTimeout ?? ((handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>)),
+  };
+  const lockManager = findLockManager();
   return {
-    now: () => Date.now(),
-    setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-    clearTimeout: (handle) => clearTimeout(handle as ReturnType<typeof setTimeout>),
-    random: () => Math.random(),
+    now: overrides.now ?? (() => Date.now()),
+    ...timers,
+    random: overrides.random ?? (() => Math.random()),
+    lock: overrides.lock ?? (lockManager ? createWebLock(lockManager, timers) : createInProcessLock(timers)),
+    createChannel: overrides.createChannel ?? openDefaultChannel,
+    onStorageChange: subscribeToStorageEvents,
+    createId: createRandomId,
     // Called as a plain function: a browser's fetch throws "Illegal invocation" when called on another object.
     fetch: userFetch ? (input, init) => userFetch(input, init) : (input, init) => globalThis.fetch(input, init),
     pageOrigin,

@@ -1,9 +1,11 @@
+import type { Lock } from './types';
+
 /**
  * A named exclusive lock: runs `fn` while holding `name` and releases it when `fn` settles.
  * Implementations always give up waiting after a finite time and then run `fn` anyway: a refresh that runs
  * twice is recoverable, a manager that waits forever is not.
  */
-export type Lock = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+export type { Lock } from './types';
 
 /**
  * How long a caller waits for a lock before running without it. Longer than a refresh request's default
@@ -48,4 +50,40 @@ export function createInProcessLock(timers: Timers, waitLimitMs = LOCK_WAIT_LIMI
       if (tails.get(name) === tail) tails.delete(name);
     }
   };
+}
+
+/** The part of the Web Locks API (`navigator.locks`) the manager uses. */
+export interface LockManagerLike {
+  request<T>(name: string, options: { signal?: AbortSignal }, callback: () => Promise<T>): Promise<T>;
+}
+
+/**
+ * A lock across the tabs and workers of one origin, on the Web Locks API. The browser releases it when the
+ * holding tab closes or crashes. Waiting ends after `waitLimitMs`; the waiter then runs without the lock, and
+ * so does a caller whose request the browser refuses (an opaque origin, say).
+ */
+export function createWebLock(locks: LockManagerLike, timers: Timers, waitLimitMs = LOCK_WAIT_LIMIT_MS): Lock {
+  return async (name, fn) => {
+    const controller = new AbortController();
+    const handle = timers.setTimeout(() => controller.abort(), waitLimitMs);
+    let granted = false;
+    try {
+      return await locks.request(name, { signal: controller.signal }, () => {
+        granted = true;
+        timers.clearTimeout(handle);
+        return fn();
+      });
+    } catch (error) {
+      if (granted) throw error;
+      return fn();
+    } finally {
+      timers.clearTimeout(handle);
+    }
+  };
+}
+
+/** `navigator.locks` where the platform has it. */
+export function findLockManager(): LockManagerLike | null {
+  const locks = (globalThis as { navigator?: { locks?: Partial<LockManagerLike> } }).navigator?.locks;
+  return typeof locks?.request === 'function' ? (locks as LockManagerLike) : null;
 }

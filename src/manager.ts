@@ -1,6 +1,6 @@
 import { createAuthFetch } from './auth-fetch';
 import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_MS } from './endpoints';
-import { createEnvironment, readPageOrigin } from './environment';
+import { createEnvironment, readLocalStorage, readPageOrigin } from './environment';
 import {
   ConfigurationError,
   LogoutFailedError,
@@ -10,13 +10,21 @@ import {
   TimeoutError,
   type TokenkeeperError,
 } from './errors';
-import { createInProcessLock } from './lock';
+import { createTabSync } from './cross-tab';
 import { normalizeOptions } from './options';
 import { backoffDelayMs, createRefresher } from './refresh';
 import { createScheduler } from './scheduler';
 import { createEmitter, createStateStore, SIGNED_OUT_STATE } from './state';
 import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
-import { createSession, isExpired, refreshDueAt, type Session } from './token';
+import {
+  createSession,
+  isExpired,
+  refreshDueAt,
+  restoreSession,
+  type Session,
+  type SessionRecord,
+  toSessionRecord,
+} from './token';
 import type { AuthState, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions, TokenResponse } from './types';
 
 function destroyedError(): ConfigurationError {
@@ -98,40 +106,100 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     else scheduler.schedule(dueAt, refreshInBackground);
   };
 
-  /** Ends the session locally: the state, the schedule, any refresh in flight, the stored copy. */
-  const endSession = (reason: string): Promise<void> => {
+  /**
+   * Ends the session: the state, the schedule, any refresh in flight, the stored copy; then tells the other
+   * tabs and the listeners. An end that came from another tab (`origin: 'remote'`) is not announced again,
+   * and leaves a shared storage alone: the tab that ended the session cleared it, and it may already hold
+   * a newer login.
+   */
+  const endSession = (reason: string, origin: 'local' | 'remote'): Promise<void> => {
+    const ended = session;
+    if (ended) endedSessionIds.add(ended.sessionId);
     generation += 1;
     session = null;
     backoff = null;
     scheduler.cancel();
     refresher.abandon();
     publish();
-    const cleared = store.clear();
+    const cleared = origin === 'remote' && isSharedStorage ? Promise.resolve() : store.clear();
+    if (origin === 'local' && ended) tabSync.announceLogout(ended.sessionId);
     events.emit('logout', { reason });
     return cleared;
   };
 
+  /**
+   * Sessions that ended here or in another tab. A late message about one of them (a refresh that raced a
+   * logout) is ignored, so no tab can bring an ended session back.
+   */
+  const endedSessionIds = new Set<string>();
+
+  /** Whether the storage is shared by the tabs (localStorage): then the tab that changed the session wrote it. */
+  const isSharedStorage = config.storage !== null && config.storage === readLocalStorage();
+
+  /** Takes in a session another tab has, when it is news: a newer token set of ours, or a newer login. */
+  const adoptRemote = (record: SessionRecord): void => {
+    if (destroyed || endedSessionIds.has(record.sessionId)) return;
+    const incoming = restoreSession(record);
+    const current = session;
+    if (current && current.sessionId === incoming.sessionId) {
+      if (incoming.receivedAt <= current.receivedAt || incoming.accessToken === current.accessToken) return;
+      session = incoming;
+      backoff = null;
+      if (!isSharedStorage) void store.write(incoming);
+      publish();
+      events.emit('refresh', { accessToken: incoming.accessToken, expiresAt: incoming.expiresAt, source: 'remote' });
+      scheduleNext();
+      return;
+    }
+    // Two logins racing in two tabs: every tab settles on the later one.
+    if (current && incoming.receivedAt < current.receivedAt) return;
+    if (current) endedSessionIds.add(current.sessionId);
+    generation += 1;
+    refresher.abandon();
+    session = incoming;
+    backoff = null;
+    if (!isSharedStorage) void store.write(incoming);
+    publish();
+    events.emit('login', { source: 'remote' });
+    scheduleNext();
+  };
+
+  const endRemote = (sessionId: string | null): void => {
+    if (destroyed) return;
+    if (sessionId !== null) endedSessionIds.add(sessionId);
+    if (!session || (sessionId !== null && session.sessionId !== sessionId)) return;
+    void endSession('remote', 'remote');
+  };
+
   const refresher = createRefresher({
     environment,
-    lock: createInProcessLock(environment),
-    lockName: `tokenkeeper:refresh:${config.storageKey}`,
+    lock: environment.lock,
+    lockName: `tokenkeeper:refresh:${config.channel || ''}:${config.storageKey}`,
     refreshFn,
     timeoutMs: timeoutMsOf(config.refresh),
     current: () => ({ session, generation }),
     createSession: (response: TokenResponse, previous: Session) =>
-      createSession(response, environment.now(), previous.refreshToken),
+      createSession(response, environment.now(), previous, environment.createId),
+    async beforeRefresh() {
+      // A shared storage shows another tab's refresh even when its message was missed.
+      const stored = await store.read();
+      if (stored.kind === 'session') adoptRemote(toSessionRecord(stored.session));
+      if (tabSync.hasPeers) for (const record of await tabSync.query()) adoptRemote(record);
+    },
     onStart: publish,
     onSettled: publish,
-    onSuccess(next) {
+    async onSuccess(next) {
       session = next;
       backoff = null;
-      void store.write(next);
+      const written = store.write(next);
+      tabSync.announceRefresh(next);
       publish();
       events.emit('refresh', { accessToken: next.accessToken, expiresAt: next.expiresAt, source: 'local' });
       scheduleNext();
+      await written;
     },
     onRejected() {
-      void endSession('refresh-rejected');
+      void endSession('refresh-rejected', 'local');
     },
     onFailed(error) {
       const failures = (backoff?.failures ?? 0) + 1;
@@ -163,14 +231,38 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const flushLoadErrors = (): void => {
     for (const error of loadErrors.splice(0)) if (!destroyed) reportError(error);
   };
+  const tabSync = createTabSync({
+    environment,
+    channelName: config.channel,
+    storage: config.storage,
+    storageKey: config.storageKey,
+    current: () => session,
+    adopt: adoptRemote,
+    endRemote,
+  });
+
+  /**
+   * Asks the open tabs for their session. A tab that found nothing stored (in-memory storage, a new tab)
+   * waits for the first answer before it is ready; one that found a session takes in newer ones as they come.
+   */
+  const askOtherTabs = async (): Promise<void> => {
+    const waitForAnswer = session === null;
+    const answers = tabSync.query({ untilFirstSession: true });
+    const adoptAll = (records: SessionRecord[]): void => {
+      for (const record of records) adoptRemote(record);
+    };
+    if (waitForAnswer) adoptAll(await answers);
+    else void answers.then(adoptAll);
+  };
+
   const initialRead = store.read();
   let ready: Promise<void>;
   if ('then' in initialRead) {
-    ready = initialRead.then(applyStored).then(flushLoadErrors);
+    ready = initialRead.then(applyStored).then(askOtherTabs).then(flushLoadErrors);
   } else {
     applyStored(initialRead);
     // Deferred, so that a listener attached right after createTokenManager() returns sees load errors.
-    ready = Promise.resolve().then(flushLoadErrors);
+    ready = askOtherTabs().then(flushLoadErrors);
   }
 
   const onResume = (): void => {
@@ -264,7 +356,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       if (destroyed || !ended) return { serverNotified: false };
       // Local first: memory, storage, listeners. The server is told last, so a slow or failing
       // logout endpoint never leaves this device signed in.
-      await endSession(reason);
+      await endSession(reason, 'local');
       return { serverNotified: await notifyServer(ended) };
     };
     const promise = run().finally(() => {
@@ -279,12 +371,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     async setTokens(tokens) {
       await ready;
       if (destroyed) throw destroyedError();
-      const next = createSession(tokens, environment.now(), null);
+      const next = createSession(tokens, environment.now(), null, environment.createId);
+      if (session) endedSessionIds.add(session.sessionId);
       generation += 1;
       refresher.abandon();
       session = next;
       backoff = null;
       const written = store.write(next);
+      tabSync.announceLogin(next);
       publish();
       events.emit('login', { source: 'local' });
       scheduleNext();
@@ -310,6 +404,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       scheduler.cancel();
       refresher.abandon();
       unsubscribeResume();
+      tabSync.close();
       // Not a logout: storage is kept and no event is emitted; the snapshot still reads signed out.
       state.set(SIGNED_OUT_STATE, true);
       state.clearListeners();

@@ -29,8 +29,16 @@ export interface RefresherHost {
   createSession(response: TokenResponse, previous: Session): Session;
   /** A refresh started; the manager publishes `refreshing: true`. */
   onStart(): void;
-  /** The outcome callbacks run after the flight has ended; each publishes the state it leaves. */
-  onSuccess(session: Session): void;
+  /**
+   * Runs under the lock before the server is called: takes in what other tabs did meanwhile (storage,
+   * channel), so that a tab that waited for the lock uses their refresh instead of making its own.
+   */
+  beforeRefresh(): Promise<void>;
+  /**
+   * The outcome callbacks run after the flight has ended; each publishes the state it leaves.
+   * `onSuccess` resolves once the session is stored and announced, before the lock is released.
+   */
+  onSuccess(session: Session): Promise<void>;
   onRejected(error: RefreshRejectedError): void;
   onFailed(error: RefreshFailedError): void;
   /** The flight ended without an outcome callback (it was abandoned). */
@@ -84,6 +92,15 @@ export function createRefresher(host: RefresherHost): Refresher {
     const isStale = (): boolean => signal.aborted || host.current().generation !== start.generation;
     return host.lock(host.lockName, async () => {
       if (isStale()) throw sessionEnded();
+      await host.beforeRefresh();
+      if (isStale()) throw sessionEnded();
+      const current = host.current().session;
+      if (current && current.accessToken !== start.session.accessToken) {
+        // Another tab refreshed while this one waited for the lock: its tokens are already here.
+        release();
+        host.onSettled();
+        return current.accessToken;
+      }
       let next: Session;
       try {
         const response = await callWithTimeout(start.session.refreshToken, signal);
@@ -103,7 +120,7 @@ export function createRefresher(host: RefresherHost): Refresher {
       // Checked again right before the write: a logout that came during the request always wins.
       if (isStale()) throw sessionEnded();
       release();
-      host.onSuccess(next);
+      await host.onSuccess(next);
       return next.accessToken;
     });
   };

@@ -1,5 +1,5 @@
 import { StorageError } from './errors';
-import { decodeClaims, type Session } from './token';
+import { isSessionRecord, restoreSession, type Session, toSessionRecord } from './token';
 import type { TokenStorage } from './types';
 
 const STORAGE_FORMAT_VERSION = 1;
@@ -20,17 +20,7 @@ export function createMemoryStorage(): TokenStorage {
 
 /** The stored form of a session. Claims are decoded again on load rather than stored twice. */
 export function serializeSession(session: Session): string {
-  return JSON.stringify({
-    v: STORAGE_FORMAT_VERSION,
-    accessToken: session.accessToken,
-    refreshToken: session.refreshToken,
-    expiresAt: session.expiresAt,
-    receivedAt: session.receivedAt,
-  });
-}
-
-function isNullableNumber(value: unknown): value is number | null {
-  return value === null || (typeof value === 'number' && Number.isFinite(value));
+  return JSON.stringify({ v: STORAGE_FORMAT_VERSION, ...toSessionRecord(session) });
 }
 
 /** Parses a stored session; `undefined` when the text is not one (corrupt, foreign or from another version). */
@@ -41,28 +31,8 @@ export function parseSession(text: string): Session | undefined {
   } catch {
     return undefined;
   }
-  if (typeof data !== 'object' || data === null) return undefined;
-  const record = data as Record<string, unknown>;
-  const { accessToken, refreshToken, expiresAt, receivedAt } = record;
-  if (
-    record.v !== STORAGE_FORMAT_VERSION ||
-    typeof accessToken !== 'string' ||
-    accessToken === '' ||
-    !(refreshToken === null || typeof refreshToken === 'string') ||
-    !isNullableNumber(expiresAt) ||
-    typeof receivedAt !== 'number' ||
-    !Number.isFinite(receivedAt)
-  ) {
-    return undefined;
-  }
-  const claims = decodeClaims(accessToken);
-  return Object.freeze({
-    accessToken,
-    refreshToken,
-    expiresAt,
-    receivedAt,
-    claims: claims && Object.freeze(claims),
-  });
+  if (!isSessionRecord(data) || (data as { v?: unknown }).v !== STORAGE_FORMAT_VERSION) return undefined;
+  return restoreSession(data);
 }
 
 function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {

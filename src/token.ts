@@ -2,8 +2,22 @@ import { jwtDecode } from 'jwt-decode';
 import { InvalidTokenError } from './errors';
 import type { TokenResponse } from './types';
 
+/**
+ * A session as it is stored and as it crosses tabs. Times are on this device's clock, which its tabs share.
+ * `sessionId` names one login and stays the same through its refreshes.
+ */
+export interface SessionRecord {
+  sessionId: string;
+  accessToken: string;
+  refreshToken: string | null;
+  expiresAt: number | null;
+  receivedAt: number;
+}
+
 /** A token set as the manager holds it. `expiresAt` and `receivedAt` are on this device's clock. */
 export interface Session {
+  /** Names the login this token set belongs to; kept through refreshes, new for every `setTokens()`. */
+  readonly sessionId: string;
   readonly accessToken: string;
   readonly refreshToken: string | null;
   /** When the access token lapses; `null` when it never does. */
@@ -71,14 +85,15 @@ export function computeExpiresAt(
 }
 
 /**
- * Builds the session for a token response received at `receivedAt`.
- * `previousRefreshToken` is kept when the response has no `refreshToken` (pass `null` for a new login).
+ * Builds the session for a token response received at `receivedAt`. A refresh passes the session it
+ * refreshes: its id is kept, and so is its refresh token when the response has none. A login passes `null`.
  * @throws InvalidTokenError
  */
 export function createSession(
   response: TokenResponse,
   receivedAt: number,
-  previousRefreshToken: string | null,
+  previous: Session | null,
+  createId: () => string,
 ): Session {
   if (!isRecord(response)) {
     throw new InvalidTokenError(`a token response must be an object, got ${describe(response)}`);
@@ -94,10 +109,47 @@ export function createSession(
   const claims = decodeClaims(accessToken);
   const expiresAt = computeExpiresAt(claims, expiresIn, receivedAt);
   return Object.freeze({
+    sessionId: previous ? previous.sessionId : createId(),
     accessToken,
-    refreshToken: refreshToken === undefined ? previousRefreshToken : refreshToken,
+    refreshToken: refreshToken === undefined ? (previous?.refreshToken ?? null) : refreshToken,
     expiresAt,
     receivedAt,
+    claims: claims && Object.freeze(claims),
+  });
+}
+
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** Whether `value` is a well-formed session record (from storage or another tab). */
+export function isSessionRecord(value: unknown): value is SessionRecord {
+  if (!isRecord(value)) return false;
+  const { sessionId, accessToken, refreshToken, expiresAt, receivedAt } = value;
+  return (
+    typeof sessionId === 'string' &&
+    sessionId !== '' &&
+    sessionId.length <= 128 &&
+    typeof accessToken === 'string' &&
+    accessToken !== '' &&
+    (refreshToken === null || typeof refreshToken === 'string') &&
+    (expiresAt === null || isFiniteNumber(expiresAt)) &&
+    isFiniteNumber(receivedAt)
+  );
+}
+
+export function toSessionRecord(session: Session): SessionRecord {
+  const { sessionId, accessToken, refreshToken, expiresAt, receivedAt } = session;
+  return { sessionId, accessToken, refreshToken, expiresAt, receivedAt };
+}
+
+/** The session of a validated record; claims are decoded again rather than trusted. */
+export function restoreSession(record: SessionRecord): Session {
+  const claims = decodeClaims(record.accessToken);
+  return Object.freeze({
+    sessionId: record.sessionId,
+    accessToken: record.accessToken,
+    refreshToken: record.refreshToken,
+    expiresAt: record.expiresAt,
+    receivedAt: record.receivedAt,
     claims: claims && Object.freeze(claims),
   });
 }

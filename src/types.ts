@@ -65,6 +65,48 @@ export interface TokenStorage {
   removeItem(key: string): void | Promise<void>;
 }
 
+/**
+ * Runs `fn` while holding the lock `name`, across every tab that shares it, and releases it when `fn`
+ * settles. An implementation must stop waiting after a finite time and then run `fn` anyway.
+ */
+export type Lock = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
+
+/** The part of `BroadcastChannel` that tokenkeeper uses. */
+export interface ChannelLike {
+  postMessage(message: unknown): void;
+  close(): void;
+  onmessage: ((event: { data: unknown }) => void) | null;
+}
+
+/**
+ * Platform pieces that can be replaced, for tests and for runtimes the defaults do not fit.
+ * Every field is optional; the defaults read the globals when they are used, so fake timers apply.
+ */
+export interface TokenManagerEnvironment {
+  /** @default () => Date.now() */
+  now?: () => number;
+  /** @default globalThis.setTimeout */
+  setTimeout?: (callback: () => void, delayMs: number) => unknown;
+  /** @default globalThis.clearTimeout */
+  clearTimeout?: (handle: unknown) => void;
+  /** Uniform in [0, 1), for backoff jitter. @default Math.random */
+  random?: () => number;
+  /**
+   * Serialises refreshes across tabs.
+   * @default Web Locks (`navigator.locks`) where present, else a lock within this JavaScript realm
+   */
+  lock?: Lock;
+  /**
+   * Opens the cross-tab channel; return `null` for none.
+   * @default `new BroadcastChannel(name)` in pages and workers; none in Node (managers of different users in
+   * one server process must not share a session) and where BroadcastChannel is missing (React Native)
+   * @example
+   * // Node tests: several managers in one process as if they were tabs
+   * environment: { createChannel: (name) => new BroadcastChannel(name) }
+   */
+  createChannel?: (name: string) => ChannelLike | null;
+}
+
 /** Options of `createTokenManager`. */
 export interface TokenManagerOptions {
   /** How a new token set is obtained: a function, or a built-in endpoint. */
@@ -113,6 +155,8 @@ export interface TokenManagerOptions {
    * }
    */
   onResume?: (check: () => void) => () => void;
+  /** Replaces platform pieces: clock, timers, lock, channel. For tests and unusual runtimes. */
+  environment?: TokenManagerEnvironment;
 }
 
 /** A snapshot of the session; the same object until something changes. */
