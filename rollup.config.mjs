@@ -4,6 +4,8 @@ import { dts } from 'rollup-plugin-dts';
 /** One entry per public entry point; each is built once, and siblings stay external so the core is bundled once. */
 const entries = {
   index: 'src/index.ts',
+  ky: 'src/ky.ts',
+  react: 'src/react.ts',
 };
 
 const external = (id) => id === 'jwt-decode' || id === 'ky' || id === 'react' || id.startsWith('tokenkeeper');

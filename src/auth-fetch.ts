@@ -71,6 +71,23 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null | unde
   });
 }
 
+function missingAllowedOrigins(): ConfigurationError {
+  return new ConfigurationError(
+    'allowedOrigins must be set where there is no page origin (React Native, Node) for tokens to be sent',
+  );
+}
+
+/** `auth.isAllowedOrigin`: whether the token may go to `url`. */
+export function createOriginCheck(host: Pick<AuthFetchHost, 'environment' | 'allowedOrigins' | 'isDestroyed'>) {
+  const isAllowed = createOriginPolicy(host.allowedOrigins, host.environment.pageOrigin);
+  return (url: string | URL): boolean => {
+    if (host.isDestroyed()) return false;
+    if (isAllowed === null) throw missingAllowedOrigins();
+    const resolved = resolveUrl(url);
+    return resolved !== null && isAllowed(resolved);
+  };
+}
+
 /**
  * `fetch` with `Authorization: Bearer` for allowed origins. A 401 causes one shared refresh and one retry
  * with the body replayed; a second 401 goes to the caller. Requests to other origins, requests that carry
@@ -84,11 +101,7 @@ export function createAuthFetch(
 
   return async (input, init) => {
     if (host.isDestroyed()) return send(input, init);
-    if (isAllowed === null) {
-      throw new ConfigurationError(
-        'allowedOrigins must be set where there is no page origin (React Native, Node) for auth.fetch to send tokens',
-      );
-    }
+    if (isAllowed === null) throw missingAllowedOrigins();
     await host.ready;
     const url = resolveUrl(input);
     if (url === null || !isAllowed(url) || hasAuthorization(input, init)) return send(input, init);

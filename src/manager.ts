@@ -1,4 +1,4 @@
-import { createAuthFetch } from './auth-fetch';
+import { createAuthFetch, createOriginCheck } from './auth-fetch';
 import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_MS } from './endpoints';
 import { createEnvironment, readLocalStorage, readPageOrigin } from './environment';
 import {
@@ -392,6 +392,11 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return refresher.run();
     },
     fetch: authFetch,
+    isAllowedOrigin: createOriginCheck({
+      environment,
+      allowedOrigins: config.allowedOrigins,
+      isDestroyed: () => destroyed,
+    }),
     logout,
     getState: (): AuthState => state.get(),
     subscribe: (listener) => state.subscribe(listener),

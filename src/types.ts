@@ -203,6 +203,12 @@ export interface TokenManager {
   refresh(): Promise<string>;
   /** `fetch` with the bearer token for allowed origins, and one retry after a 401. */
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response>;
+  /**
+   * Whether the access token may be sent to `url` (resolved against the page's address): the rule
+   * `auth.fetch` applies, for other clients (ky, WebSocket, axios). `false` after `destroy()`.
+   * @throws ConfigurationError where there is no page origin and `allowedOrigins` is not set
+   */
+  isAllowedOrigin(url: string | URL): boolean;
   /** Clears the session here and in the other tabs, then tells the server. Never rejects because the server failed. */
   logout(options?: LogoutOptions): Promise<{ serverNotified: boolean }>;
   /** The current state snapshot. */
