@@ -31,16 +31,20 @@ export async function startAuthServer(options = {}) {
     logins: 0,
     refreshes: 0,
     refreshRejected: 0,
+    /** Refresh requests whose client went away before the answer (a closed tab, an aborted fetch): nothing rotated. */
+    refreshAbandoned: 0,
     reuseDetected: 0,
     logouts: 0,
     apiCalls: 0,
     apiUnauthorized: 0,
+    /** Calls to the API that carried no `Authorization` header at all. */
+    apiWithoutToken: 0,
   };
   /** refresh token → { family, user, used } */
   const refreshTokens = new Map();
   /** family id → { revoked } */
   const families = new Map();
-  /** Refresh requests held open by the test API, resolved by `releaseRefreshes()`. */
+  /** Refresh requests held open by the test API, resolved by `releaseRefreshes()`: `{ clientGone, release }`. */
   let holdRefreshes = false;
   const held = [];
   let jti = 0;
@@ -103,9 +107,24 @@ export async function startAuthServer(options = {}) {
     'POST /auth/refresh': async (request, response) => {
       const body = await readBody(request);
       counts.refreshes += 1;
-      if (holdRefreshes) await new Promise((resolve) => held.push(resolve));
+      if (holdRefreshes) {
+        const entry = { clientGone: false, release: () => {} };
+        // 'close' before the answer is written means the connection went away (a closed tab, an aborted fetch).
+        const onClose = () => {
+          entry.clientGone = true;
+        };
+        response.once('close', onClose);
+        await new Promise((resolve) => {
+          entry.release = resolve;
+          held.push(entry);
+        });
+        response.off('close', onClose);
+      }
       // A client that went away while its request was held (a closed tab) never saw new tokens: rotate nothing.
-      if (response.destroyed || response.socket?.destroyed !== false) return;
+      if (response.destroyed || response.socket?.destroyed !== false) {
+        counts.refreshAbandoned += 1;
+        return;
+      }
       const entry = refreshTokens.get(body.refresh_token);
       if (!entry || families.get(entry.family)?.revoked) {
         counts.refreshRejected += 1;
@@ -131,6 +150,7 @@ export async function startAuthServer(options = {}) {
     },
     'GET /api/me': async (request, response) => {
       counts.apiCalls += 1;
+      if (request.headers.authorization === undefined) counts.apiWithoutToken += 1;
       const match = /^Bearer (.+)$/.exec(request.headers.authorization ?? '');
       const claims = match ? verify(match[1]) : null;
       if (!claims) {
@@ -184,7 +204,11 @@ export async function startAuthServer(options = {}) {
     },
     releaseRefreshes() {
       holdRefreshes = false;
-      for (const release of held.splice(0)) release();
+      for (const entry of held.splice(0)) entry.release();
+    },
+    /** The refresh requests held open now, and whether each one's client has gone away meanwhile. */
+    heldRefreshes() {
+      return held.map((entry) => ({ clientGone: entry.clientGone }));
     },
     resetCounts() {
       for (const key of Object.keys(counts)) counts[key] = 0;

@@ -242,11 +242,12 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   });
 
   /**
-   * Asks the open tabs for their session. A tab that found nothing stored (in-memory storage, a new tab)
-   * waits for the first answer before it is ready; one that found a session takes in newer ones as they come.
+   * Asks the open tabs for their session. A tab that found nothing in a storage of its own (in-memory, a new
+   * tab) waits for the first answer before it is ready; others take in newer sessions as answers come. With
+   * a shared storage (localStorage) an empty one means no tab is signed in, so nobody waits.
    */
   const askOtherTabs = async (): Promise<void> => {
-    const waitForAnswer = session === null;
+    const waitForAnswer = session === null && !isSharedStorage;
     const answers = tabSync.query({ untilFirstSession: true });
     const adoptAll = (records: SessionRecord[]): void => {
       for (const record of records) adoptRemote(record);
