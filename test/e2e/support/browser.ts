@@ -1,0 +1,258 @@
+// Launches what the browser tests need: the demo auth server serving the built package and the harness page,
+// and Chromium through playwright-core. Pages of one browser context share BroadcastChannel, localStorage and
+// Web Locks, so a context is "one browser" and its pages are its tabs.
+import { fileURLToPath } from 'node:url';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+
+const fromRoot = (path: string): string => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
+
+/** The server of demo/server.mjs, as the tests use it. */
+export interface AuthServer {
+  url: string;
+  counts: ServerCounts;
+  holdRefreshes(): void;
+  releaseRefreshes(): void;
+  heldRefreshes(): { clientGone: boolean }[];
+  resetCounts(): void;
+  close(): Promise<void>;
+}
+
+export interface ServerCounts {
+  logins: number;
+  refreshes: number;
+  refreshRejected: number;
+  refreshAbandoned: number;
+  reuseDetected: number;
+  logouts: number;
+  apiCalls: number;
+  apiUnauthorized: number;
+  apiWithoutToken: number;
+}
+
+interface ServerModule {
+  startAuthServer(options: {
+    accessTokenSeconds?: number;
+    staticDir?: string;
+    staticRoutes?: Record<string, string>;
+  }): Promise<AuthServer>;
+}
+
+/** Starts the demo auth server, serving the harness page and the built package (`npm run build` first). */
+export async function startServer(accessTokenSeconds: number): Promise<AuthServer> {
+  // A computed specifier: the server is plain JavaScript without declarations, typed by `ServerModule` here.
+  const serverPath = fromRoot('demo/server.mjs');
+  const { startAuthServer } = (await import(serverPath)) as ServerModule;
+  return startAuthServer({
+    accessTokenSeconds,
+    // Were the build ever split into chunks, '/tokenkeeper.js' would import them from '/': dist/ serves them.
+    staticDir: fromRoot('dist'),
+    staticRoutes: {
+      '/harness.html': fromRoot('test/e2e/harness.html'),
+      '/harness.js': fromRoot('test/e2e/harness.js'),
+      '/tokenkeeper.js': fromRoot('dist/index.js'),
+      '/vendor/jwt-decode.js': fromRoot('node_modules/jwt-decode/build/esm/index.js'),
+    },
+  });
+}
+
+/**
+ * Several pages of one context are open at once. These flags keep Chromium from throttling the timers of
+ * pages in the background, which would delay their proactive refreshes. Headless Chromium 156 reports every
+ * page visible and focused and the tests pass without them; they are insurance for headed runs and for
+ * headless modes that background pages.
+ */
+export const ANTI_THROTTLING_ARGS = [
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+      ...ANTI_THROTTLING_ARGS,
+    ],
+  });
+}
+
+export interface ManagerOptions {
+  storage?: 'memory' | 'local';
+  refreshMargin?: number;
+  /** `false`: no logout endpoint. */
+  logout?: boolean;
+}
+
+export interface StateSummary {
+  status: 'authenticated' | 'unauthenticated';
+  accessToken: string | null;
+  expiresAt: number | null;
+  refreshing: boolean;
+}
+
+export type PageRecord =
+  | ({ type: 'state'; at: number } & StateSummary)
+  | { type: 'login'; at: number; source: 'local' | 'remote' }
+  | { type: 'refresh'; at: number; source: 'local' | 'remote'; accessToken: string; expiresAt: number | null }
+  | { type: 'logout'; at: number; reason: string }
+  | { type: 'error'; at: number; name: string; message: string };
+
+export interface FetchBurst {
+  startedAt: number;
+  stateAtStart: StateSummary;
+  results: { status: number; withToken: boolean[] }[];
+}
+
+export type RefreshOutcome =
+  | { settled: false }
+  | { settled: true; ok: true; accessToken: string; at: number }
+  | { settled: true; ok: false; name: string; code: string; at: number };
+
+/** What harness.js puts on `window.harness`. */
+export interface Harness {
+  create(options: ManagerOptions): Promise<{ readyAt: number; state: StateSummary }>;
+  login(username?: string): Promise<{ calledAt: number; accessToken: string }>;
+  fetchMany(count: number, startAt?: number | null): Promise<FetchBurst>;
+  logout(): Promise<{ calledAt: number; serverNotified: boolean }>;
+  startRefresh(): number;
+  refreshOutcome(): RefreshOutcome | null;
+  waitForRefreshOutcome(timeoutMs?: number): Promise<RefreshOutcome & { settled: true }>;
+  state(): StateSummary;
+  waitForState(expected: Partial<StateSummary>, timeoutMs?: number): Promise<StateSummary>;
+  records(): PageRecord[];
+  clearRecords(): void;
+  waitForRecords(type: PageRecord['type'], count: number, timeoutMs?: number): Promise<PageRecord[]>;
+  stored(): string | null;
+  locks(): Promise<{ held: string[]; pending: string[] }>;
+  platform(): {
+    webLocks: boolean;
+    broadcastChannel: boolean;
+    secureContext: boolean;
+    visibilityState: string;
+    origin: string;
+  };
+}
+
+type HarnessMethod = keyof Harness;
+
+/** One tab: a page with the harness loaded and, after `create`, a token manager. */
+export class Tab {
+  /** Uncaught exceptions and unhandled rejections in the page. */
+  readonly pageErrors: string[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly page: Page,
+  ) {
+    page.on('pageerror', (error) => this.pageErrors.push(`${name}: ${error.message}`));
+  }
+
+  /** Calls `window.harness[method](...args)` in the page. */
+  call<M extends HarnessMethod>(method: M, ...args: Parameters<Harness[M]>): Promise<Awaited<ReturnType<Harness[M]>>> {
+    return this.page.evaluate(
+      ([name, values]) => {
+        const harness = (window as unknown as { harness: Record<string, (...a: unknown[]) => unknown> }).harness;
+        return harness[name]!(...values);
+      },
+      [method, args] as [string, unknown[]],
+    ) as Promise<Awaited<ReturnType<Harness[M]>>>;
+  }
+
+  records<T extends PageRecord['type']>(type: T): Promise<Extract<PageRecord, { type: T }>[]> {
+    return this.call('records').then(
+      (all) => all.filter((entry) => entry.type === type) as Extract<PageRecord, { type: T }>[],
+    );
+  }
+}
+
+/** Opens a tab on the harness page and, unless `manager` is `null`, creates its manager (after its `ready`). */
+export async function openTab(
+  context: BrowserContext,
+  server: AuthServer,
+  name: string,
+  manager: ManagerOptions | null = {},
+): Promise<Tab> {
+  const tab = new Tab(name, await context.newPage());
+  await tab.page.goto(`${server.url}/harness.html`);
+  await tab.page.waitForFunction(() => 'harness' in window);
+  if (manager) await tab.call('create', manager);
+  return tab;
+}
+
+/** Opens `count` tabs one after the other, named `tab 1`, `tab 2`, … */
+export async function openTabs(
+  context: BrowserContext,
+  server: AuthServer,
+  count: number,
+  manager: ManagerOptions = {},
+): Promise<Tab[]> {
+  const tabs: Tab[] = [];
+  for (let index = 1; index <= count; index += 1) tabs.push(await openTab(context, server, `tab ${index}`, manager));
+  return tabs;
+}
+
+/** The value at `fraction` (0.5: the median) of `values`, nearest-rank. */
+export function percentile(values: number[], fraction: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil(fraction * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * The lifecycle of a test file: one server and one browser for the file; for each test a fresh context
+ * (its own localStorage, channel and locks) and fresh server counts. Pages whose scripts threw fail the test.
+ */
+export function setupBrowserSuite(accessTokenSeconds: number) {
+  let server: AuthServer | undefined;
+  let browser: Browser | undefined;
+  let context: BrowserContext | undefined;
+  const tabs: Tab[] = [];
+
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([startServer(accessTokenSeconds), launchBrowser()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+  beforeEach(async () => {
+    server!.releaseRefreshes();
+    server!.resetCounts();
+    context = await browser!.newContext();
+  });
+  afterEach(async () => {
+    server!.releaseRefreshes();
+    const errors = tabs.splice(0).flatMap((tab) => tab.pageErrors);
+    await context?.close();
+    context = undefined;
+    expect(errors, 'uncaught errors in the pages').toEqual([]);
+  });
+
+  const track = (opened: Tab[]): Tab[] => {
+    tabs.push(...opened);
+    return opened;
+  };
+  return {
+    get server(): AuthServer {
+      return server!;
+    },
+    /** Opens `count` tabs in this test's context, each with a manager created with `manager`. */
+    async openTabs(count: number, manager: ManagerOptions = {}): Promise<Tab[]> {
+      return track(await openTabs(context!, server!, count, manager));
+    },
+    async openTab(name: string, manager: ManagerOptions | null = {}): Promise<Tab> {
+      return track([await openTab(context!, server!, name, manager)])[0]!;
+    },
+  };
+}
