@@ -5,10 +5,14 @@
  */
 import type { TokenManager } from 'tokenkeeper';
 
-/** The parts of ky's normalized options the hooks read. */
+/** Where the `init` hook keeps ky's `fetch` option, which ky 2 leaves out of the options hooks see. */
+const KY_FETCH = Symbol('tokenkeeper.kyFetch');
+
+/** The parts of ky's options the hooks read. */
 interface KyOptionsLike {
   fetch?: typeof fetch;
   body?: BodyInit | null;
+  context?: { [KY_FETCH]?: typeof fetch };
 }
 
 interface KyStateLike {
@@ -17,13 +21,13 @@ interface KyStateLike {
   response?: Response;
 }
 
-type KyHook = (...args: unknown[]) => Promise<Request | Response | undefined>;
-
-/** Hooks for `ky.create({ hooks })` and `ky.extend({ hooks })`. */
+/** Hooks for `ky.create({ hooks })` and `ky.extend({ hooks })`; typed loosely to fit ky 1 and ky 2. */
 export interface KyHooks {
-  beforeRequest: KyHook[];
-  beforeRetry: KyHook[];
-  afterResponse: KyHook[];
+  /** ky 2 only (ky 1 ignores it): keeps ky's `fetch` option for the retry after a 401. */
+  init: ((options: KyOptionsLike) => void)[];
+  beforeRequest: ((...args: unknown[]) => Promise<undefined>)[];
+  beforeRetry: ((...args: unknown[]) => Promise<undefined>)[];
+  afterResponse: ((...args: unknown[]) => Promise<Response | undefined>)[];
 }
 
 /** How many recently attached tokens are remembered to recognise a 401 for a request these hooks signed. */
@@ -33,12 +37,11 @@ function isRequest(value: unknown): value is Request {
   return typeof Request !== 'undefined' && value instanceof Request;
 }
 
-/** ky 2 passes one state object; ky 1 passes `(request, options, response)` or, for beforeRetry, an object. */
+/** ky 2 passes one state object; ky 1 passes `(request, options, response)`, and an object to beforeRetry. */
 function readHookArguments(args: unknown[]): KyStateLike {
   const [first, options, response] = args;
-  if (isRequest(first))
-    return { request: first, options: (options ?? {}) as KyOptionsLike, response: response as Response };
-  return first as KyStateLike;
+  if (!isRequest(first)) return first as KyStateLike;
+  return { request: first, options: (options ?? {}) as KyOptionsLike, response: response as Response | undefined };
 }
 
 /**
@@ -49,9 +52,11 @@ function readHookArguments(args: unknown[]): KyStateLike {
  * @example
  * import ky from 'ky';
  * import { kyHooks } from 'tokenkeeper/ky';
- * const api = ky.create({ prefixUrl: 'https://api.example.com', hooks: kyHooks(auth) });
+ * const api = ky.create({ prefix: 'https://api.example.com', hooks: kyHooks(auth) });
  */
 export function kyHooks(auth: TokenManager): KyHooks {
+  /** ky's options object of each call (the same through ky's retries) whose 401 was already retried. */
+  const retriedCalls = new WeakSet<object>();
   const attached: string[] = [];
   const remember = (token: string): void => {
     if (attached.includes(token)) return;
@@ -76,8 +81,8 @@ export function kyHooks(auth: TokenManager): KyHooks {
   /** A token to retry with after `rejected` was answered 401, or `null`. */
   const tokenAfterUnauthorized = async (rejected: string): Promise<string | null> => {
     const current = auth.getState().accessToken;
-    if (current !== null && current !== rejected) return current;
     if (current === null) return null;
+    if (current !== rejected) return current;
     try {
       return await auth.refresh();
     } catch {
@@ -85,7 +90,28 @@ export function kyHooks(auth: TokenManager): KyHooks {
     }
   };
 
+  /** The request to retry with: ky's unread clone when it kept one, else rebuilt from ky's options. */
+  const retryRequest = (request: Request, options: KyOptionsLike, token: string): Request => {
+    const headers = new Headers(request.headers);
+    headers.set('Authorization', `Bearer ${token}`);
+    if (!request.bodyUsed) return new Request(request, { headers });
+    // A rebuilt multipart body gets a new boundary, which the old Content-Type would not match.
+    if (typeof FormData !== 'undefined' && options.body instanceof FormData) headers.delete('content-type');
+    return new Request(request.url, {
+      method: request.method,
+      headers,
+      body: options.body ?? null,
+      signal: request.signal,
+      credentials: request.credentials,
+    });
+  };
+
   return {
+    init: [
+      (options) => {
+        if (options.fetch) options.context = { ...options.context, [KY_FETCH]: options.fetch };
+      },
+    ],
     beforeRequest: [
       async (...args) => {
         await authorize(readHookArguments(args).request);
@@ -108,27 +134,17 @@ export function kyHooks(auth: TokenManager): KyHooks {
     afterResponse: [
       async (...args) => {
         const { request, options, response } = readHookArguments(args);
-        if (response?.status !== 401) return undefined;
+        // One refresh and one retry per ky call: when ky itself retries a 401 (listed in its
+        // retry.statusCodes), its attempts go out with the current token from beforeRetry, nothing more.
+        if (response?.status !== 401 || retriedCalls.has(options)) return undefined;
         const used = tokenOf(request);
         if (used === null) return undefined;
+        retriedCalls.add(options);
         const fresh = await tokenAfterUnauthorized(used);
         if (fresh === null || fresh === used) return undefined;
         remember(fresh);
-        const headers = new Headers(request.headers);
-        headers.set('Authorization', `Bearer ${fresh}`);
-        // ky keeps an unread clone of the request when it may retry; without one, the body is rebuilt
-        // from ky's options (strings, FormData, URLSearchParams, Blob).
-        const retry = request.bodyUsed
-          ? new Request(request.url, {
-              method: request.method,
-              headers,
-              body: options.body ?? null,
-              signal: request.signal,
-              credentials: request.credentials,
-            })
-          : new Request(request, { headers });
-        const send = options.fetch ?? globalThis.fetch;
-        return send(retry);
+        const send = options.fetch ?? options.context?.[KY_FETCH] ?? globalThis.fetch;
+        return send(retryRequest(request, options, fresh));
       },
     ],
   };

@@ -136,13 +136,19 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   /** Whether the storage is shared by the tabs (localStorage): then the tab that changed the session wrote it. */
   const isSharedStorage = config.storage !== null && config.storage === readLocalStorage();
 
+  /** Whether `a` came after `b`; ties (the same millisecond) are broken the same way in every tab. */
+  const isLater = (a: Session, b: Session): boolean =>
+    a.receivedAt !== b.receivedAt
+      ? a.receivedAt > b.receivedAt
+      : `${a.sessionId}:${a.accessToken}` > `${b.sessionId}:${b.accessToken}`;
+
   /** Takes in a session another tab has, when it is news: a newer token set of ours, or a newer login. */
   const adoptRemote = (record: SessionRecord): void => {
     if (destroyed || endedSessionIds.has(record.sessionId)) return;
     const incoming = restoreSession(record);
     const current = session;
     if (current && current.sessionId === incoming.sessionId) {
-      if (incoming.receivedAt <= current.receivedAt || incoming.accessToken === current.accessToken) return;
+      if (incoming.accessToken === current.accessToken || !isLater(incoming, current)) return;
       session = incoming;
       backoff = null;
       if (!isSharedStorage) void store.write(incoming);
@@ -152,7 +158,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return;
     }
     // Two logins racing in two tabs: every tab settles on the later one.
-    if (current && incoming.receivedAt < current.receivedAt) return;
+    if (current && !isLater(incoming, current)) return;
     if (current) endedSessionIds.add(current.sessionId);
     generation += 1;
     refresher.abandon();

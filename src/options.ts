@@ -1,7 +1,14 @@
 import { DEFAULT_ENDPOINT_TIMEOUT_MS, type NormalizedEndpoint } from './endpoints';
 import { ConfigurationError } from './errors';
 import { describe } from './token';
-import type { EndpointOptions, LogoutFn, RefreshFn, TokenManagerOptions, TokenStorage } from './types';
+import type {
+  EndpointOptions,
+  LogoutFn,
+  RefreshFn,
+  TokenManagerEnvironment,
+  TokenManagerOptions,
+  TokenStorage,
+} from './types';
 
 export const DEFAULT_STORAGE_KEY = 'tokenkeeper';
 export const DEFAULT_CHANNEL_NAME = 'tokenkeeper';
@@ -19,6 +26,7 @@ export interface NormalizedOptions {
   readonly channel: string | false;
   readonly fetch: typeof fetch | undefined;
   readonly onResume: ((check: () => void) => () => void) | undefined;
+  readonly environment: TokenManagerEnvironment | undefined;
 }
 
 function fail(message: string): never {
@@ -120,6 +128,14 @@ function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrig
   return origins;
 }
 
+function normalizeEnvironment(value: unknown): TokenManagerEnvironment | undefined {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) fail(`environment must be an object, got ${describe(value)}`);
+  const pieces = ['now', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel'] as const;
+  for (const piece of pieces) optionalFunction(`environment.${piece}`, value[piece]);
+  return Object.freeze({ ...value }) as TokenManagerEnvironment;
+}
+
 /** Validates the options once, naming the option at fault, and returns them frozen with defaults applied. */
 export function normalizeOptions(options: TokenManagerOptions, pageOrigin: string | null): NormalizedOptions {
   if (!isPlainObject(options)) fail(`createTokenManager needs an options object, got ${describe(options)}`);
@@ -150,5 +166,6 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
     channel,
     fetch: optionalFunction<typeof fetch>('fetch', options.fetch),
     onResume: optionalFunction<(check: () => void) => () => void>('onResume', options.onResume),
+    environment: normalizeEnvironment(options.environment),
   });
 }

@@ -75,7 +75,7 @@ export type Lock = <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 export interface ChannelLike {
   postMessage(message: unknown): void;
   close(): void;
-  onmessage: ((event: { data: unknown }) => void) | null;
+  onmessage: ((event: MessageEvent) => void) | null;
 }
 
 /**

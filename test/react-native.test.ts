@@ -1,0 +1,354 @@
+/**
+ * React Native, as far as the manager can tell: no window, document, location, navigator.locks or
+ * BroadcastChannel use, an AsyncStorage-like asynchronous storage and an AppState-like resume signal.
+ * Node already lacks window, document, location and navigator (Node 20); nothing is deleted globally.
+ * BroadcastChannel does exist in Node: it is replaced by a class that records constructions, to prove that
+ * the manager never opens one where there is no page (it must not: React Native has none).
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfigurationError, createTokenManager, type TokenManager, type TokenStorage } from 'tokenkeeper';
+import { jwtFor } from './support/jwt';
+import {
+  API_ORIGIN,
+  HttpResponse,
+  http,
+  LOGOUT_URL,
+  logoutEndpoint,
+  REFRESH_URL,
+  refreshEndpoint,
+  type SeenRequest,
+  server,
+} from './support/environment';
+
+const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
+const LIFETIME_S = 3600;
+const MARGIN_MS = 60_000;
+
+/** Constructions of BroadcastChannel seen while a test ran. */
+let channelsOpened: string[] = [];
+
+const managers: TokenManager[] = [];
+
+beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+beforeEach(() => {
+  channelsOpened = [];
+  vi.stubGlobal(
+    'BroadcastChannel',
+    class RecordingBroadcastChannel {
+      onmessage = null;
+      constructor(name: string) {
+        channelsOpened.push(name);
+      }
+      postMessage(): void {}
+      close(): void {}
+    },
+  );
+});
+afterEach(() => {
+  for (const auth of managers.splice(0)) auth.destroy();
+  server.resetHandlers();
+  vi.useRealTimers();
+  vi.unstubAllGlobals();
+});
+afterAll(() => server.close());
+
+/**
+ * Like `@react-native-async-storage/async-storage`: every method is asynchronous; values are strings.
+ * Its methods use `this`, so a manager that called them detached from the object would fail.
+ */
+class FakeAsyncStorage {
+  readonly values = new Map<string, string>();
+  readonly calls: string[] = [];
+
+  async getItem(key: string, _callback?: (error?: Error, result?: string | null) => void): Promise<string | null> {
+    this.calls.push(`getItem ${key}`);
+    await Promise.resolve();
+    return this.values.get(key) ?? null;
+  }
+
+  async setItem(key: string, value: string): Promise<void> {
+    this.calls.push(`setItem ${key}`);
+    await Promise.resolve();
+    this.values.set(key, value);
+  }
+
+  async removeItem(key: string): Promise<void> {
+    this.calls.push(`removeItem ${key}`);
+    await Promise.resolve();
+    this.values.delete(key);
+  }
+}
+
+type AppStateStatus = 'active' | 'background' | 'inactive';
+
+/** Like React Native's `AppState`: `addEventListener('change', fn)` returns a subscription with `remove()`. */
+function createFakeAppState() {
+  const listeners = new Set<(state: AppStateStatus) => void>();
+  return {
+    currentState: 'active' as AppStateStatus,
+    addEventListener(_type: 'change', listener: (state: AppStateStatus) => void): { remove(): void } {
+      listeners.add(listener);
+      return { remove: () => listeners.delete(listener) };
+    },
+    /** The app moves to `state`, as the OS reports it. */
+    set(state: AppStateStatus): void {
+      this.currentState = state;
+      for (const listener of [...listeners]) listener(state);
+    },
+    get listenerCount(): number {
+      return listeners.size;
+    },
+  };
+}
+
+type FakeAppState = ReturnType<typeof createFakeAppState>;
+
+/** The `onResume` the README shows for React Native. */
+function onAppStateActive(appState: FakeAppState): (check: () => void) => () => void {
+  return (check) => {
+    const subscription = appState.addEventListener('change', (state) => {
+      if (state === 'active') check();
+    });
+    return () => subscription.remove();
+  };
+}
+
+/** Lets pending promise chains (storage, msw) run without moving the fake clock. */
+async function settle(condition: () => boolean, what: string): Promise<void> {
+  for (let round = 0; round < 100 && !condition(); round += 1) await vi.advanceTimersByTimeAsync(0);
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+function rotatingRefresh() {
+  let issued = 1;
+  return refreshEndpoint(() => {
+    issued += 1;
+    return HttpResponse.json({ access_token: jwtFor(LIFETIME_S), refresh_token: `rt-${issued}` });
+  });
+}
+
+function apiEndpoint() {
+  const seen: SeenRequest[] = [];
+  const handler = http.all(`${API_ORIGIN}/api/*`, ({ request }) => {
+    seen.push({ method: request.method, url: request.url, headers: request.headers, body: '', keepalive: false });
+    return HttpResponse.json({ ok: true });
+  });
+  return { handler, seen };
+}
+
+function storedSession(storage: FakeAsyncStorage, key = 'tokenkeeper'): Record<string, unknown> | null {
+  const raw = storage.values.get(key);
+  return raw === undefined ? null : (JSON.parse(raw) as Record<string, unknown>);
+}
+
+describe('React Native: the platform as the manager finds it', () => {
+  it('runs where there is no window, document, location or navigator', () => {
+    const scope = globalThis as Record<string, unknown>;
+    expect(scope.window).toBeUndefined();
+    expect(scope.document).toBeUndefined();
+    expect(scope.location).toBeUndefined();
+    expect((scope.navigator as { locks?: unknown } | undefined)?.locks).toBeUndefined();
+  });
+});
+
+describe('React Native: a whole session', () => {
+  it('logs in, restores from AsyncStorage, refreshes on time and on resume, signs requests and logs out', async () => {
+    vi.useFakeTimers();
+    vi.setSystemTime(START_MS);
+    const refresh = rotatingRefresh();
+    const logout = logoutEndpoint();
+    const api = apiEndpoint();
+    server.use(refresh.handler, logout.handler, api.handler);
+    const storage = new FakeAsyncStorage();
+    const appState = createFakeAppState();
+    const options = {
+      refresh: { url: REFRESH_URL },
+      logout: { url: LOGOUT_URL },
+      storage,
+      allowedOrigins: [API_ORIGIN],
+      onResume: onAppStateActive(appState),
+    };
+
+    // 1. Login: the token set reaches AsyncStorage.
+    const first = createTokenManager(options);
+    managers.push(first);
+    await first.ready;
+    const loginToken = jwtFor(LIFETIME_S, { sub: 'ada' });
+    await first.setTokens({ accessToken: loginToken, refreshToken: 'rt-1' });
+    expect(storedSession(storage)).toMatchObject({ v: 1, accessToken: loginToken, refreshToken: 'rt-1' });
+    first.destroy();
+    expect(appState.listenerCount).toBe(0);
+
+    // 2. The app starts again: signed out until AsyncStorage answers, then signed in without a server call.
+    const auth = createTokenManager(options);
+    managers.push(auth);
+    expect(auth.getState().status).toBe('unauthenticated');
+    await auth.ready;
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: loginToken, claims: { sub: 'ada' } });
+    expect(appState.listenerCount).toBe(1);
+    expect(refresh.seen).toHaveLength(0);
+
+    // 3. Proactive refresh at expiresAt - margin, not a moment before.
+    await vi.advanceTimersByTimeAsync(LIFETIME_S * 1000 - MARGIN_MS - 1_000);
+    expect(refresh.seen).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1_000);
+    await settle(() => auth.getState().accessToken !== loginToken, 'the proactive refresh');
+    expect(refresh.seen).toHaveLength(1);
+    expect(JSON.parse(refresh.seen[0]!.body)).toEqual({ refresh_token: 'rt-1' });
+    const refreshed = auth.getState().accessToken!;
+    await settle(() => storedSession(storage)?.accessToken === refreshed, 'the refreshed tokens to be stored');
+    expect(storedSession(storage)).toMatchObject({ accessToken: refreshed, refreshToken: 'rt-2' });
+
+    // 4. The phone sleeps for two hours: no timer fires, the wall clock jumps. Back in the foreground, the
+    // overdue refresh starts at once.
+    vi.setSystemTime(Date.now() + 2 * 3600_000);
+    appState.set('background');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(refresh.seen).toHaveLength(1);
+    appState.set('active');
+    await settle(() => refresh.seen.length === 2 && auth.getState().accessToken !== refreshed, 'the resume refresh');
+    expect(JSON.parse(refresh.seen[1]!.body)).toEqual({ refresh_token: 'rt-2' });
+    const resumed = auth.getState().accessToken!;
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', refreshing: false });
+
+    // 5. auth.fetch sends the bearer token to the allowed API.
+    const response = await auth.fetch(`${API_ORIGIN}/api/me`);
+    expect(response.status).toBe(200);
+    expect(api.seen).toHaveLength(1);
+    expect(api.seen[0]!.headers.get('authorization')).toBe(`Bearer ${resumed}`);
+
+    // 6. Logout clears AsyncStorage and tells the server.
+    const result = await auth.logout();
+    expect(result).toEqual({ serverNotified: true });
+    expect(auth.getState().status).toBe('unauthenticated');
+    expect(storage.values.has('tokenkeeper')).toBe(false);
+    expect(logout.seen).toHaveLength(1);
+    expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'rt-3' });
+    expect(logout.seen[0]!.headers.get('authorization')).toBe(`Bearer ${resumed}`);
+    expect(refresh.seen).toHaveLength(2);
+
+    // No cross-tab channel was ever opened, and the AppState listener goes with the manager.
+    auth.destroy();
+    expect(appState.listenerCount).toBe(0);
+    expect(channelsOpened).toEqual([]);
+  });
+
+  it('opens no BroadcastChannel, even with a channel name set, where there is no page', async () => {
+    const auth = createTokenManager({
+      refresh: { url: REFRESH_URL },
+      storage: new FakeAsyncStorage(),
+      allowedOrigins: [API_ORIGIN],
+      channel: 'my-app',
+      onResume: () => () => {},
+    });
+    managers.push(auth);
+    await auth.ready;
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'rt-1' });
+    await auth.logout();
+
+    expect(channelsOpened).toEqual([]);
+  });
+});
+
+describe('React Native: configuration errors', () => {
+  it('auth.fetch rejects with ConfigurationError without allowedOrigins, and sends nothing', async () => {
+    const api = apiEndpoint();
+    server.use(api.handler);
+    const auth = createTokenManager({
+      refresh: { url: REFRESH_URL },
+      storage: new FakeAsyncStorage(),
+      onResume: () => () => {},
+    });
+    managers.push(auth);
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'rt-1' });
+
+    const error = await auth.fetch(`${API_ORIGIN}/api/me`).then(
+      () => null,
+      (rejection: unknown) => rejection,
+    );
+
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect(error).toMatchObject({ code: 'configuration' });
+    expect((error as Error).message).toContain('allowedOrigins');
+    expect(api.seen).toHaveLength(0);
+  });
+
+  it('a relative refresh URL is a ConfigurationError at creation: there is no page origin to resolve it', () => {
+    expect(() =>
+      createTokenManager({
+        refresh: { url: '/auth/refresh' },
+        storage: new FakeAsyncStorage(),
+        allowedOrigins: [API_ORIGIN],
+        onResume: () => () => {},
+      }),
+    ).toThrow(ConfigurationError);
+  });
+});
+
+describe('React Native: expo-secure-store', () => {
+  /** Like `expo-secure-store`: asynchronous, and keys may hold only letters, digits, '.', '-' and '_'. */
+  function createFakeSecureStore() {
+    const values = new Map<string, string>();
+    const checkKey = (key: string): void => {
+      if (!/^[\w.-]+$/.test(key)) throw new Error(`Invalid key provided to SecureStore: ${key}`);
+    };
+    return {
+      values,
+      async getItemAsync(key: string): Promise<string | null> {
+        checkKey(key);
+        return values.get(key) ?? null;
+      },
+      async setItemAsync(key: string, value: string): Promise<void> {
+        checkKey(key);
+        values.set(key, value);
+      },
+      async deleteItemAsync(key: string): Promise<void> {
+        checkKey(key);
+        values.delete(key);
+      },
+    };
+  }
+
+  it('works through a three-line adapter: stores, restores and clears the session', async () => {
+    const SecureStore = createFakeSecureStore();
+    const refresh = rotatingRefresh();
+    server.use(refresh.handler);
+    const storage: TokenStorage = {
+      getItem: (key) => SecureStore.getItemAsync(key),
+      setItem: (key, value) => SecureStore.setItemAsync(key, value),
+      removeItem: (key) => SecureStore.deleteItemAsync(key),
+    };
+    const options = {
+      refresh: { url: REFRESH_URL },
+      storage,
+      storageKey: 'auth.session',
+      allowedOrigins: [API_ORIGIN],
+      onResume: () => () => {},
+    };
+    const errors: Error[] = [];
+
+    const first = createTokenManager(options);
+    managers.push(first);
+    first.on('error', ({ error }) => errors.push(error));
+    const token = jwtFor(LIFETIME_S, { sub: 'ada' });
+    await first.setTokens({ accessToken: token, refreshToken: 'rt-1' });
+    expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({ accessToken: token });
+    first.destroy();
+
+    const restored = createTokenManager(options);
+    managers.push(restored);
+    restored.on('error', ({ error }) => errors.push(error));
+    await restored.ready;
+    expect(restored.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
+    await restored.refresh();
+    expect(refresh.seen).toHaveLength(1);
+    expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({
+      accessToken: restored.getState().accessToken,
+      refreshToken: 'rt-2',
+    });
+
+    await restored.logout();
+    expect(SecureStore.values.has('auth.session')).toBe(false);
+    expect(errors).toEqual([]);
+  });
+});
