@@ -143,7 +143,7 @@ describe('loading the installed package', { timeout: 60_000 }, () => {
     expect(result).toEqual({
       ky: expect.stringMatching(/\/node_modules\/tokenkeeper\/dist\/ky\.js$/),
       react: expect.stringMatching(/\/node_modules\/tokenkeeper\/dist\/react\.js$/),
-      hooks: ['afterResponse', 'beforeRequest', 'beforeRetry'],
+      hooks: ['afterResponse', 'beforeRequest', 'beforeRetry', 'init'],
       useAuthState: 'function',
     });
   });
@@ -173,7 +173,7 @@ describe('loading the installed package', { timeout: 60_000 }, () => {
       ky: expect.stringMatching(/\/node_modules\/tokenkeeper\/dist\/ky\.cjs$/),
       react: expect.stringMatching(/\/node_modules\/tokenkeeper\/dist\/react\.cjs$/),
       code: 'refresh_rejected',
-      hooks: ['afterResponse', 'beforeRequest', 'beforeRetry'],
+      hooks: ['afterResponse', 'beforeRequest', 'beforeRetry', 'init'],
       useAuthState: 'function',
     });
   });
