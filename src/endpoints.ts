@@ -1,4 +1,4 @@
-import { HttpStatusError, RefreshRejectedError, TimeoutError, UnreadableResponseError } from './errors';
+import { HttpStatusError, RefreshRejectedError, UnreadableResponseError } from './errors';
 import type { Environment } from './environment';
 import type { LogoutFn, RefreshFn, TokenResponse } from './types';
 
@@ -14,48 +14,22 @@ export interface NormalizedEndpoint {
   readonly timeoutMs: number;
 }
 
-type EndpointEnvironment = Pick<Environment, 'fetch' | 'setTimeout' | 'clearTimeout'>;
+type EndpointEnvironment = Pick<Environment, 'fetch'>;
 
-/**
- * Sends one request with a timeout. The timeout and `signal` (the session ending) both abort it; a timeout
- * surfaces as `TimeoutError`, an abort by `signal` as its reason.
- */
-async function send(
+/** Sends one POST. The caller's `signal` carries the session's end and the timeout. */
+function send(
   environment: EndpointEnvironment,
   endpoint: NormalizedEndpoint,
   init: RequestInit & { headers: Record<string, string> },
   signal: AbortSignal,
 ): Promise<Response> {
-  if (signal.aborted) throw signal.reason;
-  const controller = new AbortController();
-  let timedOut = false;
-  const onAbort = (): void => controller.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  const handle = environment.setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, endpoint.timeoutMs);
-  try {
-    return await environment.fetch(endpoint.url, {
-      ...init,
-      method: 'POST',
-      headers: { ...endpoint.headers, ...init.headers },
-      credentials: endpoint.credentials,
-      signal: controller.signal,
-    });
-  } catch (error) {
-    if (timedOut) throw new TimeoutError(`no answer from ${describeUrl(endpoint.url)} within ${endpoint.timeoutMs} ms`);
-    if (signal.aborted) throw signal.reason;
-    throw error;
-  } finally {
-    environment.clearTimeout(handle);
-    signal.removeEventListener('abort', onAbort);
-  }
-}
-
-/** The URL without its query string, which may carry secrets, for error messages. */
-function describeUrl(url: string): string {
-  return url.split(/[?#]/)[0] ?? url;
+  return environment.fetch(endpoint.url, {
+    ...init,
+    method: 'POST',
+    headers: { ...endpoint.headers, ...init.headers },
+    credentials: endpoint.credentials,
+    signal,
+  });
 }
 
 function formBody(fields: Record<string, string | undefined>): URLSearchParams {

@@ -7,13 +7,13 @@ import {
   NotAuthenticatedError,
   RefreshFailedError,
   StorageError,
-  TimeoutError,
   type TokenkeeperError,
 } from './errors';
 import { createTabSync } from './cross-tab';
 import { normalizeOptions } from './options';
 import { backoffDelayMs, createRefresher } from './refresh';
 import { createScheduler } from './scheduler';
+import { runWithTimeout } from './timeout';
 import { createEmitter, createStateStore, SIGNED_OUT_STATE } from './state';
 import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
 import {
@@ -328,26 +328,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   const notifyServer = async (ended: Session): Promise<boolean> => {
     if (!logoutFn) return false;
-    const controller = new AbortController();
-    const timeoutMs = timeoutMsOf(config.logout);
-    const handle = environment.setTimeout(
-      () => controller.abort(new TimeoutError(`the logout call took longer than ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const timedOut = new Promise<never>((_, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-    });
     try {
-      await Promise.race([
-        logoutFn({ accessToken: ended.accessToken, refreshToken: ended.refreshToken, signal: controller.signal }),
-        timedOut,
-      ]);
+      await runWithTimeout(environment, timeoutMsOf(config.logout), 'the logout call', (signal) =>
+        logoutFn({ accessToken: ended.accessToken, refreshToken: ended.refreshToken, signal }),
+      );
       return true;
     } catch (cause) {
       reportError(new LogoutFailedError('the server could not be told about the logout', { cause }));
       return false;
-    } finally {
-      environment.clearTimeout(handle);
     }
   };
 

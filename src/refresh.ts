@@ -1,6 +1,7 @@
-import { NotAuthenticatedError, RefreshFailedError, RefreshRejectedError, TimeoutError } from './errors';
+import { NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
 import type { Lock } from './lock';
+import { runWithTimeout } from './timeout';
 import type { Session } from './token';
 import type { RefreshFn, TokenResponse } from './types';
 
@@ -61,25 +62,6 @@ const sessionEnded = (): NotAuthenticatedError =>
 export function createRefresher(host: RefresherHost): Refresher {
   let flight: { promise: Promise<string>; controller: AbortController } | null = null;
 
-  /** Calls the refresh function with a timeout; a `RefreshFn` that never settles cannot stall the manager. */
-  const callWithTimeout = (refreshToken: string | null, signal: AbortSignal): Promise<TokenResponse> => {
-    const controller = new AbortController();
-    const onAbort = (): void => controller.abort(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    let handle: unknown;
-    const timeout = new Promise<never>((_, reject) => {
-      handle = host.environment.setTimeout(() => {
-        const error = new TimeoutError(`the refresh took longer than ${host.timeoutMs} ms`);
-        controller.abort(error);
-        reject(error);
-      }, host.timeoutMs);
-    });
-    return Promise.race([host.refreshFn({ refreshToken, signal: controller.signal }), timeout]).finally(() => {
-      host.environment.clearTimeout(handle);
-      signal.removeEventListener('abort', onAbort);
-    });
-  };
-
   /**
    * One refresh under the lock. `release` ends the flight before the manager hears the outcome, so that
    * the state it then publishes reads `refreshing: false` and ending the session does not abandon this flight.
@@ -103,7 +85,13 @@ export function createRefresher(host: RefresherHost): Refresher {
       }
       let next: Session;
       try {
-        const response = await callWithTimeout(start.session.refreshToken, signal);
+        const response = await runWithTimeout(
+          host.environment,
+          host.timeoutMs,
+          'the refresh',
+          (timed) => host.refreshFn({ refreshToken: start.session.refreshToken, signal: timed }),
+          signal,
+        );
         if (isStale()) throw sessionEnded();
         next = host.createSession(response, start.session);
       } catch (error) {
