@@ -19,6 +19,7 @@ import { createMemoryStorage, createSessionStore, type StoredRead } from './stor
 import {
   createSession,
   isExpired,
+  isLaterSession,
   refreshDueAt,
   restoreSession,
   type Session,
@@ -76,6 +77,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   /** Set while retries back off: transient failures in a row, the last of them, when the next retry is due. */
   let backoff: { failures: number; lastFailure: RefreshFailedError; retryAt: number } | null = null;
   let logoutInFlight: Promise<{ serverNotified: boolean }> | null = null;
+  /**
+   * Sessions that ended here or in another tab. A late message about one of them (a refresh that raced a
+   * logout) is ignored, so no tab can bring an ended session back.
+   */
+  const endedSessionIds = new Set<string>();
+
+  /** Whether the storage is shared by the tabs (localStorage): then the tab that changed the session wrote it. */
+  const isSharedStorage = config.storage !== null && config.storage === readLocalStorage();
 
   const publish = (): void => {
     state.set(
@@ -107,6 +116,27 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   };
 
   /**
+   * Makes `next` the session: stores it (unless another tab already wrote the shared storage), publishes
+   * the state, emits the event and schedules the next refresh. A new login (`'login'`) first ends the
+   * session it replaces, so that a refresh still in flight for that one is dropped.
+   */
+  const installSession = (next: Session, event: 'login' | 'refresh', source: 'local' | 'remote'): Promise<void> => {
+    if (event === 'login') {
+      if (session) endedSessionIds.add(session.sessionId);
+      generation += 1;
+      refresher.abandon();
+    }
+    session = next;
+    backoff = null;
+    const written = source === 'remote' && isSharedStorage ? Promise.resolve() : store.write(next);
+    publish();
+    if (event === 'login') events.emit('login', { source });
+    else events.emit('refresh', { accessToken: next.accessToken, expiresAt: next.expiresAt, source });
+    scheduleNext();
+    return written;
+  };
+
+  /**
    * Ends the session: the state, the schedule, any refresh in flight, the stored copy; then tells the other
    * tabs and the listeners. An end that came from another tab (`origin: 'remote'`) is not announced again,
    * and leaves a shared storage alone: the tab that ended the session cleared it, and it may already hold
@@ -127,47 +157,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     return cleared;
   };
 
-  /**
-   * Sessions that ended here or in another tab. A late message about one of them (a refresh that raced a
-   * logout) is ignored, so no tab can bring an ended session back.
-   */
-  const endedSessionIds = new Set<string>();
-
-  /** Whether the storage is shared by the tabs (localStorage): then the tab that changed the session wrote it. */
-  const isSharedStorage = config.storage !== null && config.storage === readLocalStorage();
-
-  /** Whether `a` came after `b`; ties (the same millisecond) are broken the same way in every tab. */
-  const isLater = (a: Session, b: Session): boolean =>
-    a.receivedAt !== b.receivedAt
-      ? a.receivedAt > b.receivedAt
-      : `${a.sessionId}:${a.accessToken}` > `${b.sessionId}:${b.accessToken}`;
-
   /** Takes in a session another tab has, when it is news: a newer token set of ours, or a newer login. */
   const adoptRemote = (record: SessionRecord): void => {
     if (destroyed || endedSessionIds.has(record.sessionId)) return;
     const incoming = restoreSession(record);
     const current = session;
-    if (current && current.sessionId === incoming.sessionId) {
-      if (incoming.accessToken === current.accessToken || !isLater(incoming, current)) return;
-      session = incoming;
-      backoff = null;
-      if (!isSharedStorage) void store.write(incoming);
-      publish();
-      events.emit('refresh', { accessToken: incoming.accessToken, expiresAt: incoming.expiresAt, source: 'remote' });
-      scheduleNext();
-      return;
-    }
-    // Two logins racing in two tabs: every tab settles on the later one.
-    if (current && !isLater(incoming, current)) return;
-    if (current) endedSessionIds.add(current.sessionId);
-    generation += 1;
-    refresher.abandon();
-    session = incoming;
-    backoff = null;
-    if (!isSharedStorage) void store.write(incoming);
-    publish();
-    events.emit('login', { source: 'remote' });
-    scheduleNext();
+    // Only news is taken in: a later token set of this login, or a later login (two logins racing in two
+    // tabs settle on the later one in every tab).
+    if (current && (incoming.accessToken === current.accessToken || !isLaterSession(incoming, current))) return;
+    void installSession(incoming, current?.sessionId === incoming.sessionId ? 'refresh' : 'login', 'remote');
   };
 
   const endRemote = (sessionId: string | null): void => {
@@ -195,14 +193,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     onStart: publish,
     onSettled: publish,
     async onSuccess(next) {
-      session = next;
-      backoff = null;
-      const written = store.write(next);
       tabSync.announceRefresh(next);
-      publish();
-      events.emit('refresh', { accessToken: next.accessToken, expiresAt: next.expiresAt, source: 'local' });
-      scheduleNext();
-      await written;
+      await installSession(next, 'refresh', 'local');
     },
     onRejected() {
       void endSession('refresh-rejected', 'local');
@@ -367,17 +359,8 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       await ready;
       if (destroyed) throw destroyedError();
       const next = createSession(tokens, environment.now(), null, environment.createId);
-      if (session) endedSessionIds.add(session.sessionId);
-      generation += 1;
-      refresher.abandon();
-      session = next;
-      backoff = null;
-      const written = store.write(next);
       tabSync.announceLogin(next);
-      publish();
-      events.emit('login', { source: 'local' });
-      scheduleNext();
-      await written;
+      await installSession(next, 'login', 'local');
     },
     getAccessToken,
     async refresh() {

@@ -164,6 +164,15 @@ export function refreshDueAt(session: Session, refreshMarginMs: number): number 
   return session.expiresAt - Math.min(refreshMarginMs, lifetimeMs / 2);
 }
 
+/**
+ * Whether `a` was received after `b`. Ties (the same millisecond) are broken by a comparison that gives the
+ * same answer in every tab, so tabs that exchange two sessions settle on the same one.
+ */
+export function isLaterSession(a: Session, b: Session): boolean {
+  if (a.receivedAt !== b.receivedAt) return a.receivedAt > b.receivedAt;
+  return `${a.sessionId}:${a.accessToken}` > `${b.sessionId}:${b.accessToken}`;
+}
+
 /** Whether the access token has lapsed at `now`. */
 export function isExpired(session: Session, now: number): boolean {
   return session.expiresAt !== null && now >= session.expiresAt;
