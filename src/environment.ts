@@ -66,18 +66,17 @@ function subscribeToBrowserResume(check: () => void): () => void {
 }
 
 /**
- * BroadcastChannel where there is a page or a worker. Not in Node, even though Node has BroadcastChannel:
- * managers of different users in one server process must never share a session.
+ * BroadcastChannel where there is one. Where there is no page or worker (Node), only for a channel named in
+ * the options: managers of different users in one server process must not share a session by default.
  */
-function openDefaultChannel(name: string): ChannelLike | null {
+function openDefaultChannel(name: string, named: boolean): ChannelLike | null {
   const scope = globalThis as {
     window?: unknown;
     self?: unknown;
     BroadcastChannel?: new (name: string) => ChannelLike;
   };
-  if (typeof scope.BroadcastChannel !== 'function' || (scope.window === undefined && scope.self === undefined)) {
-    return null;
-  }
+  if (typeof scope.BroadcastChannel !== 'function') return null;
+  if (!named && scope.window === undefined && scope.self === undefined) return null;
   try {
     return new scope.BroadcastChannel(name);
   } catch {
@@ -125,7 +124,7 @@ function createRandomId(): string {
 
 /** Builds the environment for one manager, reading globals only now, when the manager is created. */
 export function createEnvironment(
-  options: Pick<TokenManagerOptions, 'fetch' | 'onResume' | 'environment'>,
+  options: Pick<TokenManagerOptions, 'fetch' | 'onResume' | 'environment'> & { channelNamed?: boolean },
   pageOrigin: string | null,
 ): Environment {
   const userFetch = options.fetch;
@@ -141,7 +140,7 @@ export function createEnvironment(
     ...timers,
     random: overrides.random ?? (() => Math.random()),
     lock: overrides.lock ?? (lockManager ? createWebLock(lockManager, timers) : createInProcessLock(timers)),
-    createChannel: overrides.createChannel ?? openDefaultChannel,
+    createChannel: overrides.createChannel ?? ((name) => openDefaultChannel(name, options.channelNamed === true)),
     onStorageChange: subscribeToStorageEvents,
     createId: createRandomId,
     // Called as a plain function: a browser's fetch throws "Illegal invocation" when called on another object.

@@ -240,18 +240,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   });
 
   /**
-   * Asks the open tabs for their session. A tab that found nothing in a storage of its own (in-memory, a new
-   * tab) waits for the first answer before it is ready; others take in newer sessions as answers come. With
-   * a shared storage (localStorage) an empty one means no tab is signed in, so nobody waits.
+   * Asks the open tabs for their session, so that a new tab with in-memory storage gets it: the answer
+   * arrives within milliseconds as a 'login' from 'remote'. `ready` does not wait for it; no other tab may
+   * be there to answer, and waiting would hold up every start that is signed out.
    */
-  const askOtherTabs = async (): Promise<void> => {
-    const waitForAnswer = session === null && !isSharedStorage;
-    const answers = tabSync.query({ untilFirstSession: true });
-    const adoptAll = (records: SessionRecord[]): void => {
+  const askOtherTabs = (): void => {
+    void tabSync.query({ untilFirstSession: true }).then((records) => {
       for (const record of records) adoptRemote(record);
-    };
-    if (waitForAnswer) adoptAll(await answers);
-    else void answers.then(adoptAll);
+    });
   };
 
   const initialRead = store.read();
@@ -260,8 +256,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     ready = initialRead.then(applyStored).then(askOtherTabs).then(flushLoadErrors);
   } else {
     applyStored(initialRead);
+    askOtherTabs();
     // Deferred, so that a listener attached right after createTokenManager() returns sees load errors.
-    ready = askOtherTabs().then(flushLoadErrors);
+    ready = Promise.resolve().then(flushLoadErrors);
   }
 
   const onResume = (): void => {

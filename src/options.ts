@@ -24,6 +24,8 @@ export interface NormalizedOptions {
   /** Origins `auth.fetch` may send the token to, besides the page's own; or a function that alone decides. */
   readonly allowedOrigins: ReadonlySet<string> | ((url: URL) => boolean) | null;
   readonly channel: string | false;
+  /** The channel was named in the options rather than defaulted. */
+  readonly channelNamed: boolean;
   readonly fetch: typeof fetch | undefined;
   readonly onResume: ((check: () => void) => () => void) | undefined;
   readonly environment: TokenManagerEnvironment | undefined;
@@ -164,6 +166,7 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
     refreshMarginMs,
     allowedOrigins: normalizeAllowedOrigins(options.allowedOrigins),
     channel,
+    channelNamed: typeof options.channel === 'string',
     fetch: optionalFunction<typeof fetch>('fetch', options.fetch),
     onResume: optionalFunction<(check: () => void) => () => void>('onResume', options.onResume),
     environment: normalizeEnvironment(options.environment),

@@ -98,11 +98,11 @@ export interface TokenManagerEnvironment {
   lock?: Lock;
   /**
    * Opens the cross-tab channel; return `null` for none.
-   * @default `new BroadcastChannel(name)` in pages and workers; none in Node (managers of different users in
-   * one server process must not share a session) and where BroadcastChannel is missing (React Native)
+   * @default `new BroadcastChannel(name)` where BroadcastChannel exists; in Node only when `channel` is named
+   * in the options (managers of different users in one server process must not share a session by default)
    * @example
-   * // Node tests: several managers in one process as if they were tabs
-   * environment: { createChannel: (name) => new BroadcastChannel(name) }
+   * // A channel of one's own, e.g. a test double
+   * environment: { createChannel: (name) => new FakeChannel(name) }
    */
   createChannel?: (name: string) => ChannelLike | null;
 }
@@ -135,8 +135,9 @@ export interface TokenManagerOptions {
    */
   allowedOrigins?: string[] | ((url: URL) => boolean);
   /**
-   * Cross-tab channel name; `false` turns cross-tab sync off.
-   * @default 'tokenkeeper'
+   * Cross-tab channel name (BroadcastChannel); `false` turns cross-tab sync off. In Node, where managers of
+   * several users may share a process, a channel is opened only when it is named here.
+   * @default 'tokenkeeper' (in pages and workers)
    */
   channel?: string | false;
   /**
