@@ -3,35 +3,23 @@
 // Vitest 4 nests docblock options under `happyDOM` itself, so the url goes at the top level here
 // (`{"happyDOM":{"url":…}}` would leave the page at http://localhost:3000). msw still intercepts `fetch` in
 // this environment: it patches the fetch happy-dom installed, and relative URLs resolve against the page.
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTokenManager, type TokenManager, type TokenManagerOptions } from 'tokenkeeper';
+import { describe, expect, it, vi } from 'vitest';
 import { jwtFor } from './support/jwt';
-import { HttpResponse, http, REFRESH_URL, server } from './support/environment';
+import { HttpResponse, http, noResume, REFRESH_URL, server, startServer } from './support/environment';
+import { numberedKeys, trackManagers } from './support/managers';
 
 const PAGE = 'https://app.test';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
-});
-afterAll(() => server.close());
+startServer();
 
-const managers: TokenManager[] = [];
-let managerCount = 0;
+const nextStorageKey = numberedKeys('auth-fetch-page-test');
 
 /** A manager with the page's default `allowedOrigins` unless told otherwise; its own storage key and lock. */
-function createAuth(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  managerCount += 1;
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    onResume: () => () => {},
-    storageKey: `auth-fetch-page-test-${managerCount}`,
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
+const createAuth = trackManagers(() => ({
+  refresh: { url: REFRESH_URL },
+  onResume: noResume,
+  storageKey: nextStorageKey(),
+}));
 
 /** Records the URL and Authorization of every request the fake network receives. */
 function recordEverything() {

@@ -1,45 +1,42 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import {
-  ConfigurationError,
-  createTokenManager,
-  type TokenManager,
-  type TokenManagerEvents,
-  type TokenManagerOptions,
-} from 'tokenkeeper';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { ConfigurationError, type TokenManager } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
-import { HttpResponse, http, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  HttpResponse,
+  http,
+  noResume,
+  REFRESH_URL,
+  refreshEndpoint,
+  rotatingRefresh,
+  server,
+  startServer,
+  unauthorized,
+} from './support/environment';
+import { collect } from './support/events';
+import { numberedKeys, trackManagers } from './support/managers';
 
 /** The API the tests call; Node has no page origin, so every manager here lists it in `allowedOrigins`. */
 const APP = 'https://app.test';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => {
-  // Safety net for a test that failed before its own destroy(); destroy() is idempotent.
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
   vi.useRealTimers();
 });
-afterAll(() => server.close());
+startServer();
 
-const managers: TokenManager[] = [];
-let managerCount = 0;
+const nextStorageKey = numberedKeys('auth-fetch-test');
 
 /**
  * A manager for these tests. Each gets its own storage key, so that the in-process refresh lock (named after
  * the key) is never shared with a manager of another test.
  */
-function createAuth(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  managerCount += 1;
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    allowedOrigins: [APP],
-    onResume: () => () => {},
-    storageKey: `auth-fetch-test-${managerCount}`,
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
+const createAuth = trackManagers(() => ({
+  refresh: { url: REFRESH_URL },
+  allowedOrigins: [APP],
+  onResume: noResume,
+  storageKey: nextStorageKey(),
+}));
+/** A manager with no options but the ones a test gives it; destroyed after the test all the same. */
+const createBareManager = trackManagers();
 
 /** A request as the fake API saw it. */
 interface ApiRequest {
@@ -72,24 +69,6 @@ function apiEndpoint(
     return respond(seen.length, described);
   });
   return { handler, seen };
-}
-
-/**
- * A bodiless 401 that says which attempt it answered. Bodiless on purpose: a 401 with a body makes auth.fetch
- * hang (see 'retries a 401 that carries a JSON error body'), and the other tests should each prove one thing.
- */
-const unauthorized = (call: number): Response =>
-  new HttpResponse(null, { status: 401, headers: { 'X-Attempt': String(call) } });
-
-/** A refresh endpoint that issues a fresh access token every time. */
-function rotatingRefresh() {
-  return refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(3600), refresh_token: 'rt-next' }));
-}
-
-function collect<E extends keyof TokenManagerEvents>(auth: TokenManager, event: E): TokenManagerEvents[E][] {
-  const payloads: TokenManagerEvents[E][] = [];
-  auth.on(event, (payload) => payloads.push(payload));
-  return payloads;
 }
 
 function expectNoHeaderCarries(request: ApiRequest, token: string): void {
@@ -185,12 +164,11 @@ describe('auth.fetch: where the token goes', () => {
   it('rejects with ConfigurationError where there is no page origin and allowedOrigins is not set', async () => {
     const api = apiEndpoint();
     server.use(api.handler);
-    const auth = createTokenManager({
+    const auth = createBareManager({
       refresh: { url: REFRESH_URL },
       onResume: () => () => {},
       storageKey: 'auth-fetch-test-no-origins',
     });
-    managers.push(auth);
     await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
 
     const error = await auth.fetch(`${APP}/me`).then(

@@ -1,8 +1,19 @@
 // @vitest-environment happy-dom
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTokenManager, type TokenManager, type TokenManagerEvents, type TokenManagerOptions } from 'tokenkeeper';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jwtFor } from './support/jwt';
-import { LOGOUT_URL, logoutEndpoint, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  LOGOUT_URL,
+  logoutEndpoint,
+  noResume,
+  REFRESH_URL,
+  refreshEndpoint,
+  server,
+  startServer,
+} from './support/environment';
+import { settle } from './support/async';
+import { recordEvents } from './support/events';
+import { trackManagers } from './support/managers';
+import { LIFETIME_S } from './support/time';
 
 /*
  * With `storage: localStorage` the tabs of a browser share one stored session, and the browser fires a
@@ -12,15 +23,12 @@ import { LOGOUT_URL, logoutEndpoint, REFRESH_URL, refreshEndpoint, server } from
  * BroadcastChannel, to show that what the storage event brings is not echoed to the other tabs.
  */
 
-const LIFETIME_S = 3600;
-
-const managers: TokenManager[] = [];
 const rawChannels: BroadcastChannel[] = [];
 let storageKey: string;
 let channelName: string;
 let requests: { refresh: ReturnType<typeof refreshEndpoint>; logout: ReturnType<typeof logoutEndpoint> };
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+startServer();
 beforeEach(() => {
   localStorage.clear();
   storageKey = `tk-${crypto.randomUUID()}`;
@@ -33,40 +41,18 @@ beforeEach(() => {
   server.use(requests.refresh.handler, requests.logout.handler);
 });
 afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
   for (const channel of rawChannels.splice(0)) channel.close();
-  server.resetHandlers();
   localStorage.clear();
 });
-afterAll(() => server.close());
 
-function openTab(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    logout: { url: LOGOUT_URL },
-    storage: localStorage,
-    storageKey,
-    channel: channelName,
-    onResume: () => () => {},
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
-
-function recordEvents(auth: TokenManager) {
-  const events = {
-    login: [] as TokenManagerEvents['login'][],
-    refresh: [] as TokenManagerEvents['refresh'][],
-    logout: [] as TokenManagerEvents['logout'][],
-    error: [] as TokenManagerEvents['error'][],
-  };
-  auth.on('login', (payload) => events.login.push(payload));
-  auth.on('refresh', (payload) => events.refresh.push(payload));
-  auth.on('logout', (payload) => events.logout.push(payload));
-  auth.on('error', (payload) => events.error.push(payload));
-  return events;
-}
+const openTab = trackManagers(() => ({
+  refresh: { url: REFRESH_URL },
+  logout: { url: LOGOUT_URL },
+  storage: localStorage,
+  storageKey,
+  channel: channelName,
+  onResume: noResume,
+}));
 
 /** Records every message posted on the test's channel. */
 function openChannelObserver(): unknown[] {
@@ -117,9 +103,6 @@ function fireStorageEvent(init: StorageEventInit): void {
 function spyOnStorageWrites() {
   return { setItem: vi.spyOn(localStorage, 'setItem'), removeItem: vi.spyOn(localStorage, 'removeItem') };
 }
-
-/** Lets a message the manager might have posted arrive at the observer. */
-const settle = (ms = 30): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('storage events from another tab', () => {
   it("signs out on a storage event whose newValue is null, with reason 'remote', without touching storage or echoing", async () => {

@@ -1,57 +1,34 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { delay } from 'msw';
-import {
-  createTokenManager,
-  RefreshFailedError,
-  RefreshRejectedError,
-  type LogoutFn,
-  type RefreshFn,
-  type TokenManager,
-  type TokenManagerEvents,
-  type TokenManagerOptions,
-} from 'tokenkeeper';
+import { RefreshFailedError, RefreshRejectedError, type LogoutFn, type RefreshFn } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
-import { HttpResponse, LOGOUT_URL, logoutEndpoint, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  HttpResponse,
+  LOGOUT_URL,
+  logoutEndpoint,
+  noResume,
+  REFRESH_URL,
+  refreshEndpoint,
+  server,
+  startServer,
+} from './support/environment';
+import { rejectionOf } from './support/async';
+import { collect } from './support/events';
+import { numberedKeys, trackManagers } from './support/managers';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 afterEach(() => {
-  // Safety net for a test that failed before its own destroy(); destroy() is idempotent.
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
   vi.useRealTimers();
 });
-afterAll(() => server.close());
+startServer();
 
-const managers: TokenManager[] = [];
-let managerCount = 0;
+const nextStorageKey = numberedKeys('endpoints-test');
 
 /** A manager for these tests, with its own storage key so that no refresh lock is shared with another test. */
-function createAuth(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  managerCount += 1;
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    onResume: () => () => {},
-    storageKey: `endpoints-test-${managerCount}`,
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
-
-function collect<E extends keyof TokenManagerEvents>(auth: TokenManager, event: E): TokenManagerEvents[E][] {
-  const payloads: TokenManagerEvents[E][] = [];
-  auth.on(event, (payload) => payloads.push(payload));
-  return payloads;
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection');
-    },
-    (error: unknown) => error,
-  );
-}
+const createAuth = trackManagers(() => ({
+  refresh: { url: REFRESH_URL },
+  onResume: noResume,
+  storageKey: nextStorageKey(),
+}));
 
 /** `fetch` that goes to msw as usual and remembers the arguments it was called with. */
 function observedFetch() {

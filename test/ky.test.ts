@@ -1,37 +1,37 @@
 import ky, { HTTPError as HTTPError2 } from 'ky';
 import ky1, { HTTPError as HTTPError1 } from 'ky1';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTokenManager, type TokenManager } from 'tokenkeeper';
+import { describe, expect, it, vi } from 'vitest';
+import type { TokenManager } from 'tokenkeeper';
 import { kyHooks } from '../src/ky';
 import { jwtFor } from './support/jwt';
-import { API_ORIGIN, HttpResponse, http, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  API_ORIGIN,
+  HttpResponse,
+  http,
+  noResume,
+  REFRESH_URL,
+  rotatingRefresh,
+  server,
+  startServer,
+  unauthorized,
+} from './support/environment';
+import { rejectionOf } from './support/async';
+import { numberedKeys, trackManagers } from './support/managers';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => {
-  // Safety net for a test that failed before its own destroy(); destroy() is idempotent.
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
-});
-afterAll(() => server.close());
+startServer();
 
 const API = `${API_ORIGIN}/api`;
 
-const managers: TokenManager[] = [];
-let managerCount = 0;
+// Its own key per manager, so that the in-process refresh lock is never shared with a manager of another test.
+const nextStorageKey = numberedKeys('ky-test');
 
 /** A manager allowed to send its token to the API origin; Node has no page origin, so it is listed. */
-function createAuth(): TokenManager {
-  managerCount += 1;
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    allowedOrigins: [API_ORIGIN],
-    onResume: () => () => {},
-    // Its own key, so that the in-process refresh lock is never shared with a manager of another test.
-    storageKey: `ky-test-${managerCount}`,
-  });
-  managers.push(auth);
-  return auth;
-}
+const createAuth = trackManagers(() => ({
+  refresh: { url: REFRESH_URL },
+  allowedOrigins: [API_ORIGIN],
+  onResume: noResume,
+  storageKey: nextStorageKey(),
+}));
 
 async function signedIn(): Promise<{ auth: TokenManager; token: string }> {
   const auth = createAuth();
@@ -95,25 +95,6 @@ function apiEndpoint(
     return respond(seen.length, described);
   });
   return { handler, seen };
-}
-
-/** A bodiless 401 that says which attempt it answered. */
-const unauthorized = (call: number): Response =>
-  new HttpResponse(null, { status: 401, headers: { 'X-Attempt': String(call) } });
-
-/** A refresh endpoint that issues a fresh access token every time. */
-function rotatingRefresh() {
-  return refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(3600), refresh_token: 'rt-next' }));
-}
-
-/** Resolves with what `promise` rejected with; fails when it fulfils. */
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    (value) => {
-      throw new Error(`expected a rejection, got ${String(value)}`);
-    },
-    (error: unknown) => error,
-  );
 }
 
 /** ky's retry options with no wait between attempts, so the tests do not sleep. */

@@ -1,24 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createInProcessLock, LOCK_WAIT_LIMIT_MS } from '../src/lock';
+import { deferred } from './support/async';
+import { flush } from './support/time';
 
 /** Timers that go through the globals at call time, so vi's fake timers drive them. */
 const timers = {
   setTimeout: (callback: () => void, delayMs: number): unknown => setTimeout(callback, delayMs),
   clearTimeout: (handle: unknown): void => clearTimeout(handle as ReturnType<typeof setTimeout>),
 };
-
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void } {
-  let resolve!: (value: T) => void;
-  let reject!: (error: unknown) => void;
-  const promise = new Promise<T>((done, fail) => {
-    resolve = done;
-    reject = fail;
-  });
-  return { promise, resolve, reject };
-}
-
-/** Lets pending promise chains run, without moving the clock. */
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0).then(() => undefined);
 
 /** The lock's queues are shared by the whole realm, so every test uses names of its own. */
 let testNumber = 0;

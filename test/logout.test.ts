@@ -1,89 +1,33 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type AuthState,
-  createTokenManager,
-  NotAuthenticatedError,
-  TokenkeeperError,
-  type TokenManager,
-  type TokenManagerEvents,
-  type TokenManagerOptions,
-} from 'tokenkeeper';
+import { describe, expect, it, vi } from 'vitest';
+import { type AuthState, NotAuthenticatedError, TokenkeeperError } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
   createTestStorage,
   HttpResponse,
   LOGOUT_URL,
   logoutEndpoint,
+  noResume,
   REFRESH_URL,
   refreshEndpoint,
   server,
+  startServer,
 } from './support/environment';
+import { deferred, outcome } from './support/async';
+import { recordEvents } from './support/events';
+import { trackManagers } from './support/managers';
+import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
-const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
-const LIFETIME_S = 3600;
-const LIFETIME_MS = LIFETIME_S * 1000;
-const MARGIN_MS = 60_000;
 const STORAGE_KEY = 'tokenkeeper';
 
-const managers: TokenManager[] = [];
-
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-beforeEach(() => {
-  vi.useFakeTimers();
-  vi.setSystemTime(START_MS);
-});
-afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
-  vi.useRealTimers();
-});
-afterAll(() => server.close());
-
+installFakeClock();
+startServer();
 /** A manager on the test endpoints; destroyed after the test even when the test fails halfway. */
-function createManager(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    logout: { url: LOGOUT_URL },
-    refreshMargin: MARGIN_MS,
-    onResume: () => () => {},
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
-
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((done) => {
-    resolve = done;
-  });
-  return { promise, resolve };
-}
-
-/** Settles without ever being an unhandled rejection; the test inspects the outcome later. */
-function outcome<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return promise.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-}
-
-function recordEvents(auth: TokenManager) {
-  const events = {
-    login: [] as TokenManagerEvents['login'][],
-    refresh: [] as TokenManagerEvents['refresh'][],
-    logout: [] as TokenManagerEvents['logout'][],
-    error: [] as TokenManagerEvents['error'][],
-  };
-  auth.on('login', (payload) => events.login.push(payload));
-  auth.on('refresh', (payload) => events.refresh.push(payload));
-  auth.on('logout', (payload) => events.logout.push(payload));
-  auth.on('error', (payload) => events.error.push(payload));
-  return events;
-}
-
-/** Lets pending promise chains (msw included) run, without moving the clock. */
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0).then(() => undefined);
+const createManager = trackManagers({
+  refresh: { url: REFRESH_URL },
+  logout: { url: LOGOUT_URL },
+  refreshMargin: MARGIN_MS,
+  onResume: noResume,
+});
 
 describe('logout()', () => {
   it('signs out and clears storage before the logout endpoint receives the request', async () => {

@@ -1,12 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type AuthState,
-  ConfigurationError,
-  createTokenManager,
-  type TokenManager,
-  type TokenManagerEvents,
-  type TokenManagerOptions,
-} from 'tokenkeeper';
+import { describe, expect, it, vi } from 'vitest';
+import { type AuthState, ConfigurationError, createTokenManager } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
   createResumeTrigger,
@@ -14,70 +7,22 @@ import {
   HttpResponse,
   LOGOUT_URL,
   logoutEndpoint,
+  noResume,
   REFRESH_URL,
   refreshEndpoint,
   server,
+  startServer,
 } from './support/environment';
+import { recordEvents, recordEventsInOrder } from './support/events';
+import { trackManagers } from './support/managers';
+import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, START_MS } from './support/time';
 
-const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
-const LIFETIME_S = 3600;
-const LIFETIME_MS = LIFETIME_S * 1000;
 const STORAGE_KEY = 'tokenkeeper';
 
-const managers: TokenManager[] = [];
-
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-beforeEach(() => {
-  vi.useFakeTimers();
-  vi.setSystemTime(START_MS);
-});
-afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
-  vi.useRealTimers();
-});
-afterAll(() => server.close());
-
+installFakeClock();
+startServer();
 /** A manager on the test endpoints; destroyed after the test even when the test fails halfway. */
-function createManager(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    onResume: () => () => {},
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
-
-function recordEvents(auth: TokenManager) {
-  const events = {
-    all: [] as string[],
-    login: [] as TokenManagerEvents['login'][],
-    refresh: [] as TokenManagerEvents['refresh'][],
-    logout: [] as TokenManagerEvents['logout'][],
-    error: [] as TokenManagerEvents['error'][],
-  };
-  auth.on('login', (payload) => {
-    events.all.push('login');
-    events.login.push(payload);
-  });
-  auth.on('refresh', (payload) => {
-    events.all.push('refresh');
-    events.refresh.push(payload);
-  });
-  auth.on('logout', (payload) => {
-    events.all.push('logout');
-    events.logout.push(payload);
-  });
-  auth.on('error', (payload) => {
-    events.all.push('error');
-    events.error.push(payload);
-  });
-  return events;
-}
-
-/** Lets pending promise chains (msw included) run, without moving the clock. */
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0).then(() => undefined);
+const createManager = trackManagers({ refresh: { url: REFRESH_URL }, onResume: noResume });
 
 describe('setTokens and state', () => {
   it("shows the session in getState() and emits 'login' { source: 'local' }", async () => {
@@ -215,7 +160,7 @@ describe('destroy()', () => {
     expect(stored).toBeDefined();
     expect(vi.getTimerCount()).toBeGreaterThan(0); // the proactive refresh is scheduled
     expect(trigger.listeners).toBe(1);
-    const events = recordEvents(auth);
+    const events = recordEventsInOrder(auth);
     const subscriber = vi.fn();
     auth.subscribe(subscriber);
 
@@ -241,7 +186,7 @@ describe('destroy()', () => {
 
     expect(refresh.seen).toHaveLength(0);
     expect(logout.seen).toHaveLength(0);
-    expect(events.all).toEqual([]);
+    expect(events.order).toEqual([]);
     expect(subscriber).not.toHaveBeenCalled();
     expect(storage.values.get(STORAGE_KEY)).toBe(stored);
     expect(vi.getTimerCount()).toBe(0);
@@ -261,7 +206,7 @@ describe('destroy()', () => {
     const auth = createManager({ storage });
     await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
     const stored = storage.values.get(STORAGE_KEY);
-    const events = recordEvents(auth);
+    const events = recordEventsInOrder(auth);
     const pending = auth.refresh().catch(() => 'rejected');
     await flush();
     expect(refresh.seen).toHaveLength(1);
@@ -274,7 +219,7 @@ describe('destroy()', () => {
     expect(vi.getTimerCount()).toBe(0);
     expect(auth.getState().status).toBe('unauthenticated');
     expect(storage.values.get(STORAGE_KEY)).toBe(stored);
-    expect(events.all).toEqual([]);
+    expect(events.order).toEqual([]);
   });
 
   it('is safe to call twice', async () => {

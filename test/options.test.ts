@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ConfigurationError, createTokenManager, type TokenManagerOptions } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
@@ -8,16 +8,14 @@ import {
   http,
   LOGOUT_URL,
   logoutEndpoint,
+  noResume,
   REFRESH_URL,
   refreshEndpoint,
   server,
+  startServer,
 } from './support/environment';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
-
-const noResume = (): (() => void) => () => {};
+startServer();
 
 /** Valid options with one field replaced; `as unknown` because the point is to pass what the types forbid. */
 function withOption(option: string, value: unknown): TokenManagerOptions {

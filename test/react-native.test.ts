@@ -5,8 +5,8 @@
  * BroadcastChannel does exist in Node: it is replaced by a class that records constructions, to prove that
  * the manager never opens one where there is no page (it must not: React Native has none).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConfigurationError, createTokenManager, type TokenManager, type TokenStorage } from 'tokenkeeper';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ConfigurationError, createTokenManager, type TokenStorage } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
   API_ORIGIN,
@@ -18,18 +18,14 @@ import {
   refreshEndpoint,
   type SeenRequest,
   server,
+  startServer,
 } from './support/environment';
-
-const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
-const LIFETIME_S = 3600;
-const MARGIN_MS = 60_000;
+import { trackManagers } from './support/managers';
+import { LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
 /** Constructions of BroadcastChannel seen while a test ran. */
 let channelsOpened: string[] = [];
 
-const managers: TokenManager[] = [];
-
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
 beforeEach(() => {
   channelsOpened = [];
   vi.stubGlobal(
@@ -45,12 +41,12 @@ beforeEach(() => {
   );
 });
 afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
   vi.useRealTimers();
   vi.unstubAllGlobals();
 });
-afterAll(() => server.close());
+startServer();
+/** `createTokenManager`, with the manager destroyed after the test. */
+const createManager = trackManagers();
 
 /**
  * Like `@react-native-async-storage/async-storage`: every method is asynchronous; values are strings.
@@ -170,8 +166,7 @@ describe('React Native: a whole session', () => {
     };
 
     // 1. Login: the token set reaches AsyncStorage.
-    const first = createTokenManager(options);
-    managers.push(first);
+    const first = createManager(options);
     await first.ready;
     const loginToken = jwtFor(LIFETIME_S, { sub: 'ada' });
     await first.setTokens({ accessToken: loginToken, refreshToken: 'rt-1' });
@@ -180,8 +175,7 @@ describe('React Native: a whole session', () => {
     expect(appState.listenerCount).toBe(0);
 
     // 2. The app starts again: signed out until AsyncStorage answers, then signed in without a server call.
-    const auth = createTokenManager(options);
-    managers.push(auth);
+    const auth = createManager(options);
     expect(auth.getState().status).toBe('unauthenticated');
     await auth.ready;
     expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: loginToken, claims: { sub: 'ada' } });
@@ -233,20 +227,31 @@ describe('React Native: a whole session', () => {
     expect(channelsOpened).toEqual([]);
   });
 
-  it('opens no BroadcastChannel, even with a channel name set, where there is no page', async () => {
-    const auth = createTokenManager({
+  it('works as a single tab with a channel name set, where there is no BroadcastChannel at all', async () => {
+    // React Native has no BroadcastChannel: the global is removed, not just recorded.
+    vi.stubGlobal('BroadcastChannel', undefined);
+    const refresh = refreshEndpoint(() =>
+      HttpResponse.json({ access_token: jwtFor(LIFETIME_S), refresh_token: 'rt-2' }),
+    );
+    const logout = logoutEndpoint();
+    server.use(refresh.handler, logout.handler);
+    const storage = new FakeAsyncStorage();
+    const auth = createManager({
       refresh: { url: REFRESH_URL },
-      storage: new FakeAsyncStorage(),
+      logout: { url: LOGOUT_URL },
+      storage,
       allowedOrigins: [API_ORIGIN],
       channel: 'my-app',
       onResume: () => () => {},
     });
-    managers.push(auth);
     await auth.ready;
     await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'rt-1' });
-    await auth.logout();
-
-    expect(channelsOpened).toEqual([]);
+    const refreshed = await auth.refresh();
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: refreshed });
+    expect(await auth.logout()).toEqual({ serverNotified: true });
+    expect(refresh.seen).toHaveLength(1);
+    expect(logout.seen).toHaveLength(1);
+    expect(auth.getState().status).toBe('unauthenticated');
   });
 });
 
@@ -254,12 +259,11 @@ describe('React Native: configuration errors', () => {
   it('auth.fetch rejects with ConfigurationError without allowedOrigins, and sends nothing', async () => {
     const api = apiEndpoint();
     server.use(api.handler);
-    const auth = createTokenManager({
+    const auth = createManager({
       refresh: { url: REFRESH_URL },
       storage: new FakeAsyncStorage(),
       onResume: () => () => {},
     });
-    managers.push(auth);
     await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'rt-1' });
 
     const error = await auth.fetch(`${API_ORIGIN}/api/me`).then(
@@ -327,16 +331,14 @@ describe('React Native: expo-secure-store', () => {
     };
     const errors: Error[] = [];
 
-    const first = createTokenManager(options);
-    managers.push(first);
+    const first = createManager(options);
     first.on('error', ({ error }) => errors.push(error));
     const token = jwtFor(LIFETIME_S, { sub: 'ada' });
     await first.setTokens({ accessToken: token, refreshToken: 'rt-1' });
     expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({ accessToken: token });
     first.destroy();
 
-    const restored = createTokenManager(options);
-    managers.push(restored);
+    const restored = createManager(options);
     restored.on('error', ({ error }) => errors.push(error));
     await restored.ready;
     expect(restored.getState()).toMatchObject({ status: 'authenticated', accessToken: token });

@@ -8,36 +8,20 @@ import { createElement, type ReactNode, StrictMode } from 'react';
 import { hydrateRoot } from 'react-dom/client';
 import { renderToString } from 'react-dom/server';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  type AuthState,
-  createTokenManager,
-  type TokenManager,
-  type TokenResponse,
-  type TokenStorage,
-} from 'tokenkeeper';
+import type { AuthState, TokenManager, TokenResponse, TokenStorage } from 'tokenkeeper';
 import { useAuthState } from '../src/react';
 import { jwtFor } from './support/jwt';
+import { type Deferred, deferred } from './support/async';
+import { noResume } from './support/environment';
+import { numberedKeys, trackManagers } from './support/managers';
 
-const managers: TokenManager[] = [];
-let managerCount = 0;
+const nextStorageKey = numberedKeys('react-test');
+const createManager = trackManagers(() => ({ channel: false, onResume: noResume, storageKey: nextStorageKey() }));
 
+// Registered after the managers' own afterEach, so it runs before it: React unmounts before the managers go.
 afterEach(() => {
   cleanup();
-  for (const auth of managers.splice(0)) auth.destroy();
 });
-
-interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-function deferred<T>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((settle) => {
-    resolve = settle;
-  });
-  return { promise, resolve };
-}
 
 /**
  * A manager whose refreshes wait for the test to answer them, so that each step of a refresh (the
@@ -45,20 +29,15 @@ function deferred<T>(): Deferred<T> {
  * must not talk to each other through happy-dom's BroadcastChannel.
  */
 function createAuth(storage?: TokenStorage): { auth: TokenManager; refreshes: Deferred<TokenResponse>[] } {
-  managerCount += 1;
   const refreshes: Deferred<TokenResponse>[] = [];
-  const auth = createTokenManager({
+  const auth = createManager({
     refresh: () => {
       const next = deferred<TokenResponse>();
       refreshes.push(next);
       return next.promise;
     },
-    channel: false,
-    onResume: () => () => {},
-    storageKey: `react-test-${managerCount}`,
     ...(storage ? { storage } : {}),
   });
-  managers.push(auth);
   return { auth, refreshes };
 }
 

@@ -1,107 +1,33 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type AuthState,
-  createTokenManager,
-  NotAuthenticatedError,
-  RefreshFailedError,
-  RefreshRejectedError,
-  type TokenManager,
-  type TokenManagerEvents,
-  type TokenManagerOptions,
-} from 'tokenkeeper';
+import { describe, expect, it, vi } from 'vitest';
+import { type AuthState, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
   createTestStorage,
   HttpResponse,
   LOGOUT_URL,
   logoutEndpoint,
+  noResume,
   REFRESH_URL,
   refreshEndpoint,
   server,
+  startServer,
 } from './support/environment';
+import { deferred, outcome } from './support/async';
+import { recordEvents, recordEventsInOrder } from './support/events';
+import { trackManagers } from './support/managers';
+import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
-const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
-const LIFETIME_S = 3600;
-const LIFETIME_MS = LIFETIME_S * 1000;
-const MARGIN_MS = 60_000;
 /** When the proactive refresh of a token received at `START_MS` is due. */
 const DUE_MS = START_MS + LIFETIME_MS - MARGIN_MS;
 const STORAGE_KEY = 'tokenkeeper';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-beforeEach(() => {
-  vi.useFakeTimers();
-  vi.setSystemTime(START_MS);
-});
-afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
-  vi.useRealTimers();
-});
-afterAll(() => server.close());
-
-const managers: TokenManager[] = [];
-
+installFakeClock();
+startServer();
 /** A manager on the test endpoints; destroyed after the test even when the test fails halfway. */
-function createManager(options: Partial<TokenManagerOptions> = {}): TokenManager {
-  const auth = createTokenManager({
-    refresh: { url: REFRESH_URL },
-    refreshMargin: MARGIN_MS,
-    onResume: () => () => {},
-    ...options,
-  });
-  managers.push(auth);
-  return auth;
-}
-
-function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((done) => {
-    resolve = done;
-  });
-  return { promise, resolve };
-}
-
-/** Settles without ever being an unhandled rejection; the test inspects the outcome later. */
-function outcome<T>(promise: Promise<T>): Promise<{ value: T } | { error: unknown }> {
-  return promise.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-}
-
-function recordEvents(auth: TokenManager) {
-  const events = {
-    order: [] as string[],
-    login: [] as TokenManagerEvents['login'][],
-    refresh: [] as TokenManagerEvents['refresh'][],
-    logout: [] as TokenManagerEvents['logout'][],
-    error: [] as TokenManagerEvents['error'][],
-  };
-  auth.on('login', (payload) => {
-    events.order.push('login');
-    events.login.push(payload);
-  });
-  auth.on('refresh', (payload) => {
-    events.order.push('refresh');
-    events.refresh.push(payload);
-  });
-  auth.on('logout', (payload) => {
-    events.order.push('logout');
-    events.logout.push(payload);
-  });
-  auth.on('error', (payload) => {
-    events.order.push('error');
-    events.error.push(payload);
-  });
-  return events;
-}
+const createManager = trackManagers({ refresh: { url: REFRESH_URL }, refreshMargin: MARGIN_MS, onResume: noResume });
 
 const tokenResponse = (): Response => HttpResponse.json({ access_token: jwtFor(LIFETIME_S), refresh_token: 'r2' });
 const serverError = (): Response => new HttpResponse(null, { status: 500 });
-
-/** Lets pending promise chains (msw included) run, without moving the clock. */
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0).then(() => undefined);
 
 describe('single-flight refresh', () => {
   it.each([
@@ -230,7 +156,7 @@ describe('transient failures', () => {
     server.use(refresh.handler);
     const auth = createManager();
     await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
-    const events = recordEvents(auth);
+    const events = recordEventsInOrder(auth);
     const statuses: AuthState['status'][] = [];
     auth.subscribe((state) => statuses.push(state.status));
 

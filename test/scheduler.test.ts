@@ -1,15 +1,20 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTokenManager, type TokenManager, type TokenManagerOptions } from 'tokenkeeper';
+import { describe, expect, it, vi } from 'vitest';
 import { createScheduler } from '../src/scheduler';
 import { jwtFor } from './support/jwt';
-import { createResumeTrigger, HttpResponse, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  createResumeTrigger,
+  HttpResponse,
+  noResume,
+  REFRESH_URL,
+  refreshEndpoint,
+  server,
+  startServer,
+} from './support/environment';
+import { trackManagers } from './support/managers';
+import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
 /** Longest delay `setTimeout` honours; a longer one fires after 1 ms in browsers and Node. */
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
-const START_MS = Date.UTC(2030, 0, 1, 9, 0, 0);
-const LIFETIME_S = 3600;
-const LIFETIME_MS = LIFETIME_S * 1000;
-const MARGIN_MS = 60_000;
 const DUE_IN_MS = LIFETIME_MS - MARGIN_MS;
 
 type SchedulerEnvironment = Parameters<typeof createScheduler>[0];
@@ -64,21 +69,9 @@ function createFakeClock(startMs = START_MS) {
   };
 }
 
-const managers: TokenManager[] = [];
-/** Lets pending promise chains (msw included) run, without moving the clock. */
-const flush = (): Promise<void> => vi.advanceTimersByTimeAsync(0).then(() => undefined);
-
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-beforeEach(() => {
-  vi.useFakeTimers();
-  vi.setSystemTime(START_MS);
-});
-afterEach(() => {
-  for (const auth of managers.splice(0)) auth.destroy();
-  server.resetHandlers();
-  vi.useRealTimers();
-});
-afterAll(() => server.close());
+installFakeClock();
+startServer();
+const createManager = trackManagers({ refresh: { url: REFRESH_URL }, refreshMargin: MARGIN_MS, onResume: noResume });
 
 describe('createScheduler', () => {
   it('runs the action once, when it is due', () => {
@@ -174,16 +167,6 @@ describe('createScheduler', () => {
 });
 
 describe('proactive refresh', () => {
-  const createManager = (options: Partial<TokenManagerOptions> = {}): TokenManager => {
-    const auth = createTokenManager({
-      refresh: { url: REFRESH_URL },
-      refreshMargin: MARGIN_MS,
-      onResume: () => () => {},
-      ...options,
-    });
-    managers.push(auth);
-    return auth;
-  };
   it('refreshes once at expiresAt - refreshMargin, then again for the new token', async () => {
     const refresh = refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(LIFETIME_S), refresh_token: 'r2' }));
     server.use(refresh.handler);
@@ -251,12 +234,7 @@ describe('resume', () => {
     const refresh = refreshEndpoint(respond);
     server.use(refresh.handler);
     const trigger = createResumeTrigger();
-    const auth = createTokenManager({
-      refresh: { url: REFRESH_URL },
-      refreshMargin: MARGIN_MS,
-      onResume: trigger.onResume,
-    });
-    managers.push(auth);
+    const auth = createManager({ onResume: trigger.onResume });
     return { refresh, trigger, auth };
   }
 

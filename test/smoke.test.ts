@@ -1,11 +1,17 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTokenManager } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
-import { API_ORIGIN, HttpResponse, http, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  API_ORIGIN,
+  HttpResponse,
+  http,
+  REFRESH_URL,
+  refreshEndpoint,
+  server,
+  startServer,
+} from './support/environment';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+startServer();
 
 describe('smoke', () => {
   it('refreshes and retries a 401 with the new token', async () => {

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTokenManager, StorageError, TokenkeeperError, type TokenManager } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
@@ -7,12 +7,11 @@ import {
   REFRESH_URL,
   refreshEndpoint,
   server,
+  startServer,
   type TestStorage,
 } from './support/environment';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+startServer();
 
 function createManager(storage: TestStorage, extra: { storageKey?: string } = {}): TokenManager {
   return createTokenManager({

@@ -1,12 +1,18 @@
 import { inspect } from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createTokenManager, InvalidTokenError, type TokenManager, type TokenResponse } from 'tokenkeeper';
 import { jwtFor, makeJwt } from './support/jwt';
-import { createTestStorage, HttpResponse, REFRESH_URL, refreshEndpoint, server } from './support/environment';
+import {
+  createTestStorage,
+  HttpResponse,
+  REFRESH_URL,
+  refreshEndpoint,
+  server,
+  startServer,
+} from './support/environment';
+import { installFakeClock } from './support/time';
 
-beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
-afterEach(() => server.resetHandlers());
-afterAll(() => server.close());
+startServer();
 
 /** A fixed "real" time on whole seconds, so JWT `iat`/`exp` (seconds) line up with it exactly. */
 const REAL_NOW = Date.UTC(2030, 0, 15, 12, 0, 0);
@@ -36,13 +42,7 @@ function createManager(
   });
 }
 
-beforeEach(() => {
-  vi.useFakeTimers();
-  vi.setSystemTime(REAL_NOW);
-});
-afterEach(() => {
-  vi.useRealTimers();
-});
+installFakeClock(REAL_NOW);
 
 describe('expiresAt', () => {
   it('comes from expiresIn when given, even when the JWT has its own exp', async () => {

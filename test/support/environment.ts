@@ -1,6 +1,8 @@
 import { http, HttpResponse } from 'msw';
 import { setupServer } from 'msw/node';
 import type { TokenStorage } from 'tokenkeeper';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { jwtFor } from './jwt';
 
 export const API_ORIGIN = 'https://api.test';
 export const REFRESH_URL = `${API_ORIGIN}/auth/refresh`;
@@ -50,6 +52,9 @@ export function createTestStorage(options: { async?: boolean; initial?: Record<s
   } as TestStorage;
 }
 
+/** An `onResume` that never fires: the tests move time and ask for refreshes themselves. */
+export const noResume = (): (() => void) => () => {};
+
 /** A resume source a test can fire, in place of visibilitychange/focus or React Native's AppState. */
 export function createResumeTrigger(): {
   onResume: (check: () => void) => () => void;
@@ -76,6 +81,15 @@ export function createResumeTrigger(): {
  * Use `server.use(...)` per test; `onUnhandledRequest: 'error'` makes an unexpected request fail the test.
  */
 export const server = setupServer();
+
+/** Runs `server` for the tests of the file, and drops the handlers a test added when the test ends. */
+export function startServer(): void {
+  beforeAll(() => server.listen({ onUnhandledRequest: 'error' }));
+  afterEach(() => {
+    server.resetHandlers();
+  });
+  afterAll(() => server.close());
+}
 
 export async function recordRequest(request: Request): Promise<SeenRequest> {
   return {
@@ -107,5 +121,18 @@ export function logoutEndpoint(
   });
   return { handler, seen };
 }
+
+/** A refresh endpoint that issues a fresh access token every time. */
+export function rotatingRefresh() {
+  return refreshEndpoint(() => HttpResponse.json({ access_token: jwtFor(3600), refresh_token: 'rt-next' }));
+}
+
+/**
+ * A bodiless 401 that says which attempt it answered. Bodiless on purpose: a 401 with a body makes auth.fetch
+ * hang (see 'retries a 401 that carries a JSON error body' in auth-fetch.test.ts), and the other tests should
+ * each prove one thing.
+ */
+export const unauthorized = (call: number): Response =>
+  new HttpResponse(null, { status: 401, headers: { 'X-Attempt': String(call) } });
 
 export { http, HttpResponse };
