@@ -851,3 +851,30 @@ describe('destroy()', () => {
     expect(logout.seen).toHaveLength(0);
   });
 });
+
+describe('the default channel in Node', () => {
+  it('with a named channel, managers in one process share the session over Node’s BroadcastChannel', async () => {
+    const a = createTab();
+    const b = createTab();
+    await Promise.all([a.ready, b.ready]);
+    const eventsB = recordEvents(b);
+
+    await a.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+
+    await vi.waitFor(() => expect(b.getState().accessToken).toBe(a.getState().accessToken));
+    expect(eventsB.login).toEqual([{ source: 'remote' }]);
+  });
+
+  it('without a named channel, managers in one server process never share a session', async () => {
+    const a = createTab({ channel: undefined });
+    const b = createTab({ channel: undefined });
+    await Promise.all([a.ready, b.ready]);
+    const eventsB = recordEvents(b);
+
+    await a.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    await settle(50);
+
+    expect(b.getState().status).toBe('unauthenticated');
+    expect(eventsB.login).toEqual([]);
+  });
+});
