@@ -78,7 +78,10 @@ function openDefaultChannel(name: string, named: boolean): ChannelLike | null {
   if (typeof scope.BroadcastChannel !== 'function') return null;
   if (!named && scope.window === undefined && scope.self === undefined) return null;
   try {
-    return new scope.BroadcastChannel(name);
+    const channel = new scope.BroadcastChannel(name);
+    // Node: an open channel must not keep the process alive on its own (browsers have no unref).
+    (channel as { unref?: () => void }).unref?.();
+    return channel;
   } catch {
     return null;
   }

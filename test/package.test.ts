@@ -57,4 +57,19 @@ describe('the built package', () => {
     const esm = loadWithWatchedGlobals("import('tokenkeeper')", 'module').exports;
     expect(esm).toEqual(cjs);
   });
+
+  it('lets a Node process with a named channel exit without destroy(): the channel holds no handle', () => {
+    const code = `
+      const { createTokenManager } = await import('tokenkeeper');
+      const auth = createTokenManager({ refresh: async () => ({ accessToken: 'opaque', expiresIn: 60 }), channel: 'app' });
+      await auth.ready;
+      console.log('ready');
+    `;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', code], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 5_000,
+    });
+    expect(output.trim()).toBe('ready');
+  });
 });
