@@ -13,9 +13,6 @@ export type { Lock } from './types';
  */
 export const LOCK_WAIT_LIMIT_MS = 15_000;
 
-/** A lock that does not lock. */
-export const noLock: Lock = (_name, fn) => fn();
-
 type Timers = {
   setTimeout(callback: () => void, delayMs: number): unknown;
   clearTimeout(handle: unknown): void;

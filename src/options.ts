@@ -1,6 +1,6 @@
 import { DEFAULT_ENDPOINT_TIMEOUT_MS, type NormalizedEndpoint } from './endpoints';
 import { ConfigurationError } from './errors';
-import { describe } from './token';
+import { describeValue } from './token';
 import type {
   EndpointOptions,
   LogoutFn,
@@ -41,7 +41,7 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 
 function optionalFunction<T>(name: string, value: unknown): T | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'function') fail(`${name} must be a function, got ${describe(value)}`);
+  if (typeof value !== 'function') fail(`${name} must be a function, got ${describeValue(value)}`);
   return value as T;
 }
 
@@ -60,26 +60,26 @@ function checkEndpointUrl(name: string, url: string, pageOrigin: string | null):
 
 function normalizeEndpoint(name: string, value: EndpointOptions, pageOrigin: string | null): NormalizedEndpoint {
   const { url, format, clientId, credentials, headers, timeout } = value;
-  if (typeof url !== 'string' || url === '') fail(`${name}.url must be a non-empty string, got ${describe(url)}`);
+  if (typeof url !== 'string' || url === '') fail(`${name}.url must be a non-empty string, got ${describeValue(url)}`);
   checkEndpointUrl(name, url, pageOrigin);
   if (format !== undefined && format !== 'json' && format !== 'oauth2') {
     fail(`${name}.format must be 'json' or 'oauth2', got ${JSON.stringify(format)}`);
   }
   if (clientId !== undefined && typeof clientId !== 'string') {
-    fail(`${name}.clientId must be a string, got ${describe(clientId)}`);
+    fail(`${name}.clientId must be a string, got ${describeValue(clientId)}`);
   }
   if (credentials !== undefined && !['omit', 'same-origin', 'include'].includes(credentials)) {
     fail(`${name}.credentials must be 'omit', 'same-origin' or 'include', got ${JSON.stringify(credentials)}`);
   }
   if (headers !== undefined) {
-    if (!isPlainObject(headers)) fail(`${name}.headers must be an object of strings, got ${describe(headers)}`);
+    if (!isPlainObject(headers)) fail(`${name}.headers must be an object of strings, got ${describeValue(headers)}`);
     for (const [header, headerValue] of Object.entries(headers)) {
       if (typeof headerValue !== 'string')
-        fail(`${name}.headers.${header} must be a string, got ${describe(headerValue)}`);
+        fail(`${name}.headers.${header} must be a string, got ${describeValue(headerValue)}`);
     }
   }
   if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
-    fail(`${name}.timeout must be a positive number of milliseconds, got ${describe(timeout)}`);
+    fail(`${name}.timeout must be a positive number of milliseconds, got ${describeValue(timeout)}`);
   }
   return Object.freeze({
     url,
@@ -94,7 +94,7 @@ function normalizeEndpoint(name: string, value: EndpointOptions, pageOrigin: str
 function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | null): F | NormalizedEndpoint {
   if (typeof value === 'function') return value as F;
   if (isPlainObject(value)) return normalizeEndpoint(name, value as unknown as EndpointOptions, pageOrigin);
-  return fail(`${name} must be a function or an endpoint object { url }, got ${describe(value)}`);
+  return fail(`${name} must be a function or an endpoint object { url }, got ${describeValue(value)}`);
 }
 
 function normalizeStorage(value: unknown): TokenStorage | null {
@@ -111,7 +111,8 @@ function normalizeStorage(value: unknown): TokenStorage | null {
 function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrigins'] {
   if (value === undefined) return null;
   if (typeof value === 'function') return value as (url: URL) => boolean;
-  if (!Array.isArray(value)) fail(`allowedOrigins must be an array of origins or a function, got ${describe(value)}`);
+  if (!Array.isArray(value))
+    fail(`allowedOrigins must be an array of origins or a function, got ${describeValue(value)}`);
   const origins = new Set<string>();
   for (const entry of value) {
     let url: URL | undefined;
@@ -132,7 +133,7 @@ function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrig
 
 function normalizeEnvironment(value: unknown): TokenManagerEnvironment | undefined {
   if (value === undefined) return undefined;
-  if (!isPlainObject(value)) fail(`environment must be an object, got ${describe(value)}`);
+  if (!isPlainObject(value)) fail(`environment must be an object, got ${describeValue(value)}`);
   const pieces = ['now', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel'] as const;
   for (const piece of pieces) optionalFunction(`environment.${piece}`, value[piece]);
   return Object.freeze({ ...value }) as TokenManagerEnvironment;
@@ -140,22 +141,22 @@ function normalizeEnvironment(value: unknown): TokenManagerEnvironment | undefin
 
 /** Validates the options once, naming the option at fault, and returns them frozen with defaults applied. */
 export function normalizeOptions(options: TokenManagerOptions, pageOrigin: string | null): NormalizedOptions {
-  if (!isPlainObject(options)) fail(`createTokenManager needs an options object, got ${describe(options)}`);
+  if (!isPlainObject(options)) fail(`createTokenManager needs an options object, got ${describeValue(options)}`);
   if (options.refresh === undefined) fail('refresh is required: a function or an endpoint object { url }');
   const refresh = normalizeHandler<RefreshFn>('refresh', options.refresh, pageOrigin);
   const logout = options.logout === undefined ? null : normalizeHandler<LogoutFn>('logout', options.logout, pageOrigin);
 
   const storageKey = options.storageKey ?? DEFAULT_STORAGE_KEY;
   if (typeof storageKey !== 'string' || storageKey === '') {
-    fail(`storageKey must be a non-empty string, got ${describe(storageKey)}`);
+    fail(`storageKey must be a non-empty string, got ${describeValue(storageKey)}`);
   }
   const refreshMarginMs = options.refreshMargin ?? DEFAULT_REFRESH_MARGIN_MS;
   if (typeof refreshMarginMs !== 'number' || !Number.isFinite(refreshMarginMs) || refreshMarginMs < 0) {
-    fail(`refreshMargin must be a non-negative number of milliseconds, got ${describe(refreshMarginMs)}`);
+    fail(`refreshMargin must be a non-negative number of milliseconds, got ${describeValue(refreshMarginMs)}`);
   }
   const channel = options.channel ?? DEFAULT_CHANNEL_NAME;
   if (channel !== false && (typeof channel !== 'string' || channel === '')) {
-    fail(`channel must be a non-empty string or false, got ${describe(channel)}`);
+    fail(`channel must be a non-empty string or false, got ${describeValue(channel)}`);
   }
 
   return Object.freeze({

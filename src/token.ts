@@ -48,13 +48,13 @@ export function decodeClaims(token: string): Record<string, unknown> | null {
 function validateExpiresIn(expiresIn: unknown): number | undefined {
   if (expiresIn === undefined) return undefined;
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn < 0) {
-    throw new InvalidTokenError(`expiresIn must be a non-negative number of seconds, got ${describe(expiresIn)}`);
+    throw new InvalidTokenError(`expiresIn must be a non-negative number of seconds, got ${describeValue(expiresIn)}`);
   }
   return expiresIn;
 }
 
 /** A short description of a value's type for error messages; never the value itself, which may be a token. */
-export function describe(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'number') return String(value);
@@ -78,7 +78,7 @@ export function computeExpiresAt(
   if (!('exp' in claims)) return null;
   const { exp, iat } = claims;
   if (typeof exp !== 'number' || !Number.isFinite(exp)) {
-    throw new InvalidTokenError(`the access token's exp claim must be a number, got ${describe(exp)}`);
+    throw new InvalidTokenError(`the access token's exp claim must be a number, got ${describeValue(exp)}`);
   }
   if (typeof iat === 'number' && Number.isFinite(iat)) return receivedAt + (exp - iat) * 1000;
   return exp * 1000;
@@ -96,14 +96,14 @@ export function createSession(
   createId: () => string,
 ): Session {
   if (!isRecord(response)) {
-    throw new InvalidTokenError(`a token response must be an object, got ${describe(response)}`);
+    throw new InvalidTokenError(`a token response must be an object, got ${describeValue(response)}`);
   }
   const { accessToken, refreshToken } = response;
   if (typeof accessToken !== 'string' || accessToken === '') {
-    throw new InvalidTokenError(`accessToken must be a non-empty string, got ${describe(accessToken)}`);
+    throw new InvalidTokenError(`accessToken must be a non-empty string, got ${describeValue(accessToken)}`);
   }
   if (refreshToken !== undefined && refreshToken !== null && typeof refreshToken !== 'string') {
-    throw new InvalidTokenError(`refreshToken must be a string or null, got ${describe(refreshToken)}`);
+    throw new InvalidTokenError(`refreshToken must be a string or null, got ${describeValue(refreshToken)}`);
   }
   const expiresIn = validateExpiresIn(response.expiresIn);
   const claims = decodeClaims(accessToken);
