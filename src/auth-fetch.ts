@@ -4,9 +4,10 @@ import type { NormalizedOptions } from './options';
 
 /** What the authenticated fetch needs from the manager. */
 export interface AuthFetchHost {
-  environment: Pick<Environment, 'fetch' | 'pageOrigin'>;
-  allowedOrigins: NormalizedOptions['allowedOrigins'];
+  environment: Pick<Environment, 'fetch'>;
   isDestroyed(): boolean;
+  /** The manager's origin check (`createOriginCheck`); throws `ConfigurationError` when it has no rule. */
+  isAllowedOrigin(url: RequestInfo | URL): boolean;
   ready: Promise<void>;
   getAccessToken(): Promise<string | null>;
   /** A token to retry with after `rejectedToken` was answered 401, or `null` when there is none. */
@@ -77,10 +78,18 @@ function missingAllowedOrigins(): ConfigurationError {
   );
 }
 
-/** `auth.isAllowedOrigin`: whether the token may go to `url`. */
-export function createOriginCheck(host: Pick<AuthFetchHost, 'environment' | 'allowedOrigins' | 'isDestroyed'>) {
-  const isAllowed = createOriginPolicy(host.allowedOrigins, host.environment.pageOrigin);
-  return (url: string | URL): boolean => {
+/**
+ * Whether the token may go to `url` (a `Request`'s URL, or one resolved against the page's address): the
+ * rule of `auth.fetch`, and `auth.isAllowedOrigin`. `false` once destroyed.
+ * @throws ConfigurationError where there is neither a page origin nor `allowedOrigins`
+ */
+export function createOriginCheck(host: {
+  allowedOrigins: NormalizedOptions['allowedOrigins'];
+  pageOrigin: string | null;
+  isDestroyed(): boolean;
+}): (url: RequestInfo | URL) => boolean {
+  const isAllowed = createOriginPolicy(host.allowedOrigins, host.pageOrigin);
+  return (url) => {
     if (host.isDestroyed()) return false;
     if (isAllowed === null) throw missingAllowedOrigins();
     const resolved = resolveUrl(url);
@@ -96,15 +105,13 @@ export function createOriginCheck(host: Pick<AuthFetchHost, 'environment' | 'all
 export function createAuthFetch(
   host: AuthFetchHost,
 ): (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> {
-  const isAllowed = createOriginPolicy(host.allowedOrigins, host.environment.pageOrigin);
   const send = host.environment.fetch;
 
   return async (input, init) => {
     if (host.isDestroyed()) return send(input, init);
-    if (isAllowed === null) throw missingAllowedOrigins();
+    const allowed = host.isAllowedOrigin(input);
     await host.ready;
-    const url = resolveUrl(input);
-    if (url === null || !isAllowed(url) || hasAuthorization(input, init)) return send(input, init);
+    if (!allowed || hasAuthorization(input, init)) return send(input, init);
 
     const signal = init?.signal ?? (isRequest(input) ? input.signal : undefined);
     const token = await unlessAborted(host.getAccessToken(), signal);

@@ -10,7 +10,7 @@ import {
   type TokenkeeperError,
 } from './errors';
 import { createTabSync } from './cross-tab';
-import { normalizeOptions } from './options';
+import { type NormalizedOptions, normalizeOptions } from './options';
 import { backoffDelayMs, createRefresher } from './refresh';
 import { createScheduler } from './scheduler';
 import { runWithTimeout } from './timeout';
@@ -63,8 +63,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       : typeof config.logout === 'function'
         ? config.logout
         : createEndpointLogout(config.logout, environment);
-  const timeoutMsOf = (handler: unknown): number =>
-    (handler as { timeoutMs?: number } | null)?.timeoutMs ?? DEFAULT_ENDPOINT_TIMEOUT_MS;
+  /** An endpoint's own timeout; a custom function gets the default one. */
+  const timeoutMsOf = (handler: NormalizedOptions['refresh'] | NormalizedOptions['logout']): number =>
+    handler === null || typeof handler === 'function' ? DEFAULT_ENDPOINT_TIMEOUT_MS : handler.timeoutMs;
 
   /** The session held, or `null` when signed out. */
   let session: Session | null = null;
@@ -306,10 +307,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
   };
 
+  const isAllowedOrigin = createOriginCheck({
+    allowedOrigins: config.allowedOrigins,
+    pageOrigin,
+    isDestroyed: () => destroyed,
+  });
   const authFetch = createAuthFetch({
     environment,
-    allowedOrigins: config.allowedOrigins,
     isDestroyed: () => destroyed,
+    isAllowedOrigin,
     ready,
     getAccessToken,
     tokenAfterUnauthorized,
@@ -367,11 +373,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return refresher.run();
     },
     fetch: authFetch,
-    isAllowedOrigin: createOriginCheck({
-      environment,
-      allowedOrigins: config.allowedOrigins,
-      isDestroyed: () => destroyed,
-    }),
+    isAllowedOrigin,
     logout,
     getState: (): AuthState => state.get(),
     subscribe: (listener) => state.subscribe(listener),
