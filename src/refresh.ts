@@ -92,7 +92,6 @@ export function createRefresher(host: RefresherHost): Refresher {
           (timed) => host.refreshFn({ refreshToken: start.session.refreshToken, signal: timed }),
           signal,
         );
-        if (isStale()) throw sessionEnded();
         next = host.createSession(response, start.session);
       } catch (error) {
         if (isStale()) throw sessionEnded();
