@@ -55,7 +55,6 @@ export function parseEnvelope(data: unknown): Envelope | null {
 
 /** A tab's end of the channel: posts stamped messages, delivers valid ones from other tabs. */
 export interface TabChannel {
-  readonly tabId: string;
   post(message: ChannelMessage): void;
   close(): void;
 }
@@ -71,7 +70,6 @@ export function openTabChannel(
     if (message && message.from !== tabId) onMessage(message);
   };
   return {
-    tabId,
     post(message) {
       try {
         channel.postMessage({ protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, from: tabId, ...message });
