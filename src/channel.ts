@@ -1,4 +1,4 @@
-import { isSessionRecord, type SessionRecord } from './token';
+import { isId, isLoginKey, isSessionRecord, type LoginKey, type SessionRecord } from './session';
 import type { ChannelLike } from './types';
 
 /**
@@ -7,19 +7,17 @@ import type { ChannelLike } from './types';
  */
 
 export const PROTOCOL_NAME = 'tokenkeeper';
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export type ChannelMessage =
-  /** `setTokens()` in the sender. */
-  | { type: 'login'; session: SessionRecord }
-  /** The sender refreshed. */
-  | { type: 'refresh'; session: SessionRecord }
-  /** The sender's session ended (logout or rejected refresh). */
-  | { type: 'logout'; sessionId: string }
+  /** The sender holds this session: after a login, a refresh, or in answer to an older one. */
+  | { type: 'session'; session: SessionRecord }
+  /** The sender ended every login ordered up to `stamp`/`id` (a logout, or a rejected refresh). */
+  | { type: 'logout'; stamp: number; id: string }
   /** "Who has the session?": every tab answers with a `state` addressed to the sender. */
   | { type: 'query'; queryId: string }
-  /** The answer to a query: the answering tab's session, or `null`. */
-  | { type: 'state'; to: string; queryId: string; session: SessionRecord | null };
+  /** The answer to a query: the answering tab's session and latest logout. */
+  | { type: 'state'; to: string; queryId: string; session: SessionRecord | null; floor: LoginKey | null };
 
 export type Envelope = ChannelMessage & {
   protocol: typeof PROTOCOL_NAME;
@@ -29,28 +27,33 @@ export type Envelope = ChannelMessage & {
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-const isId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= 128;
+
+function isMessage(data: Record<string, unknown>): boolean {
+  switch (data.type) {
+    case 'session':
+      return isSessionRecord(data.session);
+    case 'logout':
+      return isLoginKey(data);
+    case 'query':
+      return isId(data.queryId);
+    case 'state':
+      return (
+        isId(data.to) &&
+        isId(data.queryId) &&
+        (data.session === null || isSessionRecord(data.session)) &&
+        (data.floor === null || isLoginKey(data.floor))
+      );
+    default:
+      return false;
+  }
+}
 
 /** The message, when `data` is a well-formed message of this protocol and version; else `null`. */
 export function parseEnvelope(data: unknown): Envelope | null {
   if (!isObject(data) || data.protocol !== PROTOCOL_NAME || data.version !== PROTOCOL_VERSION || !isId(data.from)) {
     return null;
   }
-  switch (data.type) {
-    case 'login':
-    case 'refresh':
-      return isSessionRecord(data.session) ? (data as unknown as Envelope) : null;
-    case 'logout':
-      return isId(data.sessionId) ? (data as unknown as Envelope) : null;
-    case 'query':
-      return isId(data.queryId) ? (data as unknown as Envelope) : null;
-    case 'state':
-      return isId(data.to) && isId(data.queryId) && (data.session === null || isSessionRecord(data.session))
-        ? (data as unknown as Envelope)
-        : null;
-    default:
-      return null;
-  }
+  return isMessage(data) ? (data as unknown as Envelope) : null;
 }
 
 /** A tab's end of the channel: posts stamped messages, delivers valid ones from other tabs. */

@@ -1,7 +1,7 @@
 import { type Envelope, openTabChannel, type TabChannel } from './channel';
 import type { Environment } from './environment';
-import { parseSession } from './storage';
-import { type Session, type SessionRecord, toSessionRecord } from './token';
+import { compareSessions, isEndedBy, type LoginKey, type SessionRecord, toLoginKey, toRecord } from './session';
+import { parseStored, type Stored } from './storage';
 import type { TokenStorage } from './types';
 
 /** How long a tab waits for the other tabs to answer "who has the session?". */
@@ -14,33 +14,35 @@ export interface TabSyncHost {
   /** The storage given in the options (not the in-memory default), watched for changes by other tabs. */
   storage: TokenStorage | null;
   storageKey: string;
-  current(): Session | null;
-  /** Another tab has this session (a login, a refresh or an answer); the manager decides whether it is news. */
-  adopt(record: SessionRecord): void;
-  /** Another tab ended a session: `sessionId`, or, from a storage event that does not say, whichever is held. */
-  endRemote(sessionId: string | null): void;
+  /** This tab's session and latest logout. */
+  current(): Stored;
+  /** Another tab holds this session; the manager takes it when it is news. */
+  receiveSession(record: SessionRecord): void;
+  /** Another tab ended every login up to `floor`. */
+  receiveLogout(floor: LoginKey): void;
 }
 
 /** Keeps tabs that share a channel on one session. */
 export interface TabSync {
+  /** Whether a channel to other tabs is open. */
+  readonly connected: boolean;
   /** Whether another tab has been heard from; only then is a query worth its wait. */
   readonly hasPeers: boolean;
-  announceLogin(session: Session): void;
-  announceRefresh(session: Session): void;
-  announceLogout(sessionId: string): void;
+  announceSession(session: SessionRecord): void;
+  announceLogout(floor: LoginKey): void;
   /**
-   * Asks the other tabs for their session. Resolves with the sessions they answered with once every known
-   * tab has answered (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`.
-   * Tabs that do not answer in time are forgotten (closed or crashed).
+   * Asks the other tabs for their state. Resolves with their answers once every known tab has answered
+   * (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
+   * answer in time are forgotten (closed or crashed).
    */
-  query(options?: { untilFirstSession?: boolean }): Promise<SessionRecord[]>;
+  query(options?: { untilFirstSession?: boolean }): Promise<Stored[]>;
   close(): void;
 }
 
 interface PendingQuery {
   waitingFor: Set<string>;
   untilFirstSession: boolean;
-  sessions: SessionRecord[];
+  answers: Stored[];
   finish(timedOut: boolean): void;
 }
 
@@ -52,23 +54,47 @@ export function createTabSync(host: TabSyncHost): TabSync {
   const pending = new Map<string, PendingQuery>();
   let channel: TabChannel | null = null;
 
+  const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
+  const announceSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
+  const announceLogout = (floor: LoginKey): void => post({ type: 'logout', ...toLoginKey(floor) });
+
+  /**
+   * A tab that hears of a state older than its own says what it has, so that the sender catches up: tabs
+   * converge even when one of them acted before it had heard of the others (a new tab, say).
+   */
+  const answerIfBehind = (incoming: SessionRecord | null, floor: LoginKey | null): void => {
+    const mine = host.current();
+    if (mine.session) {
+      const behind = incoming
+        ? compareSessions(incoming, mine.session) < 0
+        : floor !== null && !isEndedBy(mine.session, floor);
+      if (behind) announceSession(mine.session);
+    } else if (incoming && mine.floor && isEndedBy(incoming, mine.floor)) {
+      announceLogout(mine.floor);
+    }
+  };
+
   const onMessage = (message: Envelope): void => {
     peers.add(message.from);
     switch (message.type) {
-      case 'login':
-      case 'refresh':
-        host.adopt(message.session);
+      case 'session':
+        host.receiveSession(message.session);
+        answerIfBehind(message.session, null);
         return;
-      case 'logout':
-        host.endRemote(message.sessionId);
+      case 'logout': {
+        const floor = toLoginKey(message);
+        host.receiveLogout(floor);
+        answerIfBehind(null, floor);
         return;
+      }
       case 'query': {
-        const session = host.current();
-        channel?.post({
+        const { session, floor } = host.current();
+        post({
           type: 'state',
           to: message.from,
           queryId: message.queryId,
-          session: session ? toSessionRecord(session) : null,
+          session: session && toRecord(session),
+          floor,
         });
         return;
       }
@@ -77,7 +103,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
         const query = pending.get(message.queryId);
         if (!query) return;
         query.waitingFor.delete(message.from);
-        if (message.session) query.sessions.push(message.session);
+        query.answers.push({ session: message.session, floor: message.floor });
         if ((query.untilFirstSession && message.session) || (!query.untilFirstSession && query.waitingFor.size === 0)) {
           query.finish(false);
         }
@@ -89,25 +115,29 @@ export function createTabSync(host: TabSyncHost): TabSync {
   if (opened) channel = openTabChannel(opened, tabId, onMessage);
 
   const stopWatchingStorage = host.storage
-    ? environment.onStorageChange(host.storage, host.storageKey, (newValue) => {
-        if (newValue === null) {
-          host.endRemote(null);
+    ? environment.onStorageChange(host.storage, host.storageKey, (newValue, oldValue) => {
+        const stored = newValue === null ? null : parseStored(newValue);
+        if (stored) {
+          if (stored.floor) host.receiveLogout(stored.floor);
+          if (stored.session) host.receiveSession(stored.session);
           return;
         }
-        const stored = parseSession(newValue);
-        if (stored) host.adopt(toSessionRecord(stored));
+        // A removal says which login ended through the value it removed. Where a channel is open the
+        // channel says it too, and a removal may only be a write that failed and cleared the key.
+        const removed = newValue === null && oldValue !== null && !channel ? parseStored(oldValue) : undefined;
+        if (removed?.session) host.receiveLogout(toLoginKey(removed.session));
       })
     : () => {};
 
-  const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
-
   return {
+    get connected() {
+      return channel !== null;
+    },
     get hasPeers() {
       return peers.size > 0;
     },
-    announceLogin: (session) => post({ type: 'login', session: toSessionRecord(session) }),
-    announceRefresh: (session) => post({ type: 'refresh', session: toSessionRecord(session) }),
-    announceLogout: (sessionId) => post({ type: 'logout', sessionId }),
+    announceSession,
+    announceLogout,
     query({ untilFirstSession = false } = {}) {
       if (!channel) return Promise.resolve([]);
       const queryId = environment.createId();
@@ -115,12 +145,12 @@ export function createTabSync(host: TabSyncHost): TabSync {
         const query: PendingQuery = {
           waitingFor: new Set(peers),
           untilFirstSession,
-          sessions: [],
+          answers: [],
           finish(timedOut) {
             environment.clearTimeout(handle);
             pending.delete(queryId);
             if (timedOut) for (const silent of query.waitingFor) peers.delete(silent);
-            resolve(query.sessions);
+            resolve(query.answers);
           },
         };
         const handle = environment.setTimeout(() => query.finish(true), QUERY_TIMEOUT_MS);

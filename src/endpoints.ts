@@ -1,5 +1,6 @@
 import { HttpStatusError, RefreshRejectedError, UnreadableResponseError } from './errors';
 import type { Environment } from './environment';
+import { isHeaderSafeToken } from './token';
 import type { LogoutFn, RefreshFn, TokenResponse } from './types';
 
 export const DEFAULT_ENDPOINT_TIMEOUT_MS = 10_000;
@@ -14,7 +15,7 @@ export interface NormalizedEndpoint {
   readonly timeoutMs: number;
 }
 
-type EndpointEnvironment = Pick<Environment, 'fetch'>;
+type EndpointEnvironment = Pick<Environment, 'fetch' | 'now'>;
 
 /** Sends one POST. The caller's `signal` carries the session's end and the timeout. */
 function send(
@@ -28,8 +29,31 @@ function send(
     method: 'POST',
     headers: { ...endpoint.headers, ...init.headers },
     credentials: endpoint.credentials,
+    // A redirect would replay the refresh token to wherever it points: never followed, it fails the call.
+    redirect: 'manual',
     signal,
   });
+}
+
+/** `Retry-After` as seconds or an HTTP date, in milliseconds from `now`; `undefined` when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+/** The error for an answer that is neither a success nor a rejection; redirects included (never followed). */
+function statusError(what: string, response: Response, now: number): HttpStatusError {
+  const redirected = response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400);
+  void response.body?.cancel().catch(() => {});
+  return new HttpStatusError(
+    redirected
+      ? `the ${what} endpoint answered with a redirect, which is not followed`
+      : `the ${what} endpoint answered ${response.status}`,
+    { status: response.status, retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), now) },
+  );
 }
 
 function formBody(fields: Record<string, string | undefined>): URLSearchParams {
@@ -62,6 +86,9 @@ export function parseTokenResponseBody(body: unknown): TokenResponse {
   if (typeof accessToken !== 'string' || accessToken === '') {
     throw new UnreadableResponseError('the refresh response has no access_token');
   }
+  if (!isHeaderSafeToken(accessToken)) {
+    throw new UnreadableResponseError('the refresh response has an access_token that cannot be sent in a header');
+  }
   const refreshToken = pick(record, 'refresh_token', 'refreshToken');
   if (refreshToken !== undefined && refreshToken !== null && typeof refreshToken !== 'string') {
     throw new UnreadableResponseError('the refresh response has a refresh_token that is not a string');
@@ -78,10 +105,13 @@ export function parseTokenResponseBody(body: unknown): TokenResponse {
   return response;
 }
 
-/** The OAuth error code of a JSON error body (`invalid_grant`), when it is a short plain code. */
+/**
+ * The OAuth error code of a JSON error body (`invalid_grant`), when it has the shape of one (lower-case words
+ * joined by `_`); anything else a server sends (HTML, a token, long text) never reaches a message.
+ */
 function describeOAuthError(body: unknown): string {
   const code = (body as { error?: unknown } | undefined)?.error;
-  return typeof code === 'string' && /^[\w.-]{1,64}$/.test(code) ? ` (${code})` : '';
+  return typeof code === 'string' && /^[a-z][a-z_]{0,39}$/.test(code) ? ` (${code})` : '';
 }
 
 /** A `RefreshFn` that calls a refresh endpoint, as JSON or as RFC 6749 §6. */
@@ -103,10 +133,7 @@ export function createEndpointRefresh(endpoint: NormalizedEndpoint, environment:
       const body = await readJson(response);
       throw new RefreshRejectedError(`the server rejected the refresh: ${response.status}${describeOAuthError(body)}`);
     }
-    if (!response.ok) {
-      void response.body?.cancel().catch(() => {});
-      throw new HttpStatusError(`the refresh endpoint answered ${response.status}`, { status: response.status });
-    }
+    if (!response.ok) throw statusError('refresh', response, environment.now());
     return parseTokenResponseBody(await readJson(response));
   };
 }
@@ -132,10 +159,7 @@ export function createEndpointLogout(endpoint: NormalizedEndpoint, environment: 
       };
     }
     const response = await send(environment, endpoint, { ...request, keepalive: true }, signal);
+    if (!response.ok) throw statusError('logout', response, environment.now());
     void response.body?.cancel().catch(() => {});
-    if (!response.ok)
-      throw new HttpStatusError(`the logout endpoint answered ${response.status}`, {
-        status: response.status,
-      });
   };
 }

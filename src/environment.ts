@@ -11,6 +11,8 @@ export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
  */
 export interface Environment {
   now(): number;
+  /** A clock that only moves forward (not set by the user or NTP); compared with `now` for due times. */
+  monotonicNow(): number;
   setTimeout(callback: () => void, delayMs: number): unknown;
   clearTimeout(handle: unknown): void;
   /** Uniform in [0, 1); used for backoff jitter. */
@@ -22,10 +24,16 @@ export interface Environment {
   onResume(check: () => void): () => void;
   /** The named lock that serialises refreshes across tabs. */
   lock: Lock;
+  /** Whether `lock` was given in the options (then it is used even where no channel is open). */
+  lockGiven: boolean;
   /** Opens the cross-tab channel, or returns `null` where there is none. */
   createChannel(name: string): ChannelLike | null;
   /** Calls `listener` when another tab changes `key` in `storage` (the `storage` event); returns an unsubscribe function. */
-  onStorageChange(storage: TokenStorage, key: string, listener: (newValue: string | null) => void): () => void;
+  onStorageChange(
+    storage: TokenStorage,
+    key: string,
+    listener: (newValue: string | null, oldValue: string | null) => void,
+  ): () => void;
   /** A random id for this manager, to tell its own channel messages from other tabs'. */
   createId(): string;
 }
@@ -99,6 +107,7 @@ export function readLocalStorage(): unknown {
 interface StorageEventLike {
   key: string | null;
   newValue: string | null;
+  oldValue: string | null;
   storageArea: unknown;
 }
 
@@ -106,14 +115,16 @@ interface StorageEventLike {
 function subscribeToStorageEvents(
   storage: TokenStorage,
   key: string,
-  listener: (newValue: string | null) => void,
+  listener: (newValue: string | null, oldValue: string | null) => void,
 ): () => void {
   const target = (globalThis as { window?: unknown }).window;
   if (!isEventTarget(target)) return () => {};
   const onStorage = (event: unknown): void => {
-    const { key: changedKey, newValue, storageArea } = event as StorageEventLike;
+    const { key: changedKey, newValue, oldValue, storageArea } = event as StorageEventLike;
     // `key` is null when the whole storage was cleared.
-    if (storageArea === storage && (changedKey === key || changedKey === null)) listener(newValue ?? null);
+    if (storageArea === storage && (changedKey === key || changedKey === null)) {
+      listener(newValue ?? null, changedKey === null ? null : (oldValue ?? null));
+    }
   };
   target.addEventListener('storage', onStorage as () => void);
   return () => target.removeEventListener('storage', onStorage as () => void);
@@ -138,11 +149,16 @@ export function createEnvironment(
       overrides.clearTimeout ?? ((handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>)),
   };
   const lockManager = findLockManager();
+  const performance = (globalThis as { performance?: { now?: () => number } }).performance;
   return {
     now: overrides.now ?? (() => Date.now()),
+    monotonicNow:
+      overrides.monotonicNow ??
+      (typeof performance?.now === 'function' ? () => (globalThis.performance as Performance).now() : () => Date.now()),
     ...timers,
     random: overrides.random ?? (() => Math.random()),
     lock: overrides.lock ?? (lockManager ? createWebLock(lockManager, timers) : createInProcessLock(timers)),
+    lockGiven: overrides.lock !== undefined,
     createChannel: overrides.createChannel ?? ((name) => openDefaultChannel(name, options.channelNamed === true)),
     onStorageChange: subscribeToStorageEvents,
     createId: createRandomId,

@@ -75,12 +75,15 @@ export class LogoutFailedError extends TokenkeeperError {
 export class HttpStatusError extends TokenkeeperError {
   override readonly code = 'http_status' as const;
   override readonly name = 'HttpStatusError' as const;
-  /** The HTTP status the server answered with. */
+  /** The HTTP status the server answered with (0 for a redirect the browser does not show). */
   readonly status: number | undefined;
+  /** How long the server asked to wait before trying again (`Retry-After`), in milliseconds. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(message?: string, options?: TokenkeeperErrorOptions & { status?: number }) {
+  constructor(message?: string, options?: TokenkeeperErrorOptions & { status?: number; retryAfterMs?: number }) {
     super(message, options);
     this.status = options?.status;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 

@@ -30,6 +30,10 @@ export interface KyHooks {
   afterResponse: ((...args: unknown[]) => Promise<Response | undefined>)[];
 }
 
+/** Where a manager keeps its 401 policy; `Symbol.for`, so that it is found across copies of the package. */
+const UNAUTHORIZED_POLICY = Symbol.for('tokenkeeper.unauthorized');
+type UnauthorizedPolicy = (rejectedToken: string, responseUrl?: string) => Promise<string | null>;
+
 /** How many recently attached tokens are remembered to recognise a 401 for a request these hooks signed. */
 const REMEMBERED_TOKENS = 8;
 
@@ -78,17 +82,10 @@ export function kyHooks(auth: TokenManager): KyHooks {
     request.headers.set('Authorization', `Bearer ${token}`);
   };
 
-  /** A token to retry with after `rejected` was answered 401, or `null`. */
-  const tokenAfterUnauthorized = async (rejected: string): Promise<string | null> => {
-    const current = auth.getState().accessToken;
-    if (current === null) return null;
-    if (current !== rejected) return current;
-    try {
-      return await auth.refresh();
-    } catch {
-      return null;
-    }
-  };
+  /** The manager's 401 policy, the one `auth.fetch` follows (see `unauthorized.ts` in the core). */
+  const afterUnauthorized = (auth as unknown as Record<symbol, UnauthorizedPolicy | undefined>)[UNAUTHORIZED_POLICY];
+  const tokenAfterUnauthorized = (rejected: string, responseUrl: string): Promise<string | null> =>
+    afterUnauthorized ? afterUnauthorized(rejected, responseUrl) : Promise.resolve(null);
 
   /** The request to retry with: ky's unread clone when it kept one, else rebuilt from ky's options. */
   const retryRequest = (request: Request, options: KyOptionsLike, token: string): Request => {
@@ -140,7 +137,7 @@ export function kyHooks(auth: TokenManager): KyHooks {
         const used = tokenOf(request);
         if (used === null) return undefined;
         retriedCalls.add(options);
-        const fresh = await tokenAfterUnauthorized(used);
+        const fresh = await tokenAfterUnauthorized(used, response.url);
         if (fresh === null || fresh === used) return undefined;
         remember(fresh);
         const send = options.fetch ?? options.context?.[KY_FETCH] ?? globalThis.fetch;

@@ -134,7 +134,7 @@ function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrig
 function normalizeEnvironment(value: unknown): TokenManagerEnvironment | undefined {
   if (value === undefined) return undefined;
   if (!isPlainObject(value)) fail(`environment must be an object, got ${describeValue(value)}`);
-  const pieces = ['now', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel'] as const;
+  const pieces = ['now', 'monotonicNow', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel'] as const;
   for (const piece of pieces) optionalFunction(`environment.${piece}`, value[piece]);
   return Object.freeze({ ...value }) as TokenManagerEnvironment;
 }

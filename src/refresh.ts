@@ -1,9 +1,11 @@
-import { NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
+import { HttpStatusError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
 import type { Lock } from './lock';
+import { type Clocks, compareSessions, isBornExpired, isSameLogin, refreshedSession, type Session } from './session';
+import type { Action, CoreState, Moment } from './state';
 import { runWithTimeout } from './timeout';
-import type { Session } from './token';
-import type { RefreshFn, TokenResponse } from './types';
+import { readTokenSet } from './token';
+import type { RefreshFn } from './types';
 
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_CAP_MS = 60_000;
@@ -19,31 +21,21 @@ export function backoffDelayMs(failures: number, random: number): number {
 
 /** What the refresher needs from the manager. */
 export interface RefresherHost {
-  environment: Pick<Environment, 'setTimeout' | 'clearTimeout'>;
-  lock: Lock;
+  environment: Pick<Environment, 'setTimeout' | 'clearTimeout' | 'random'> & Clocks;
+  /** Serialises refreshes across the tabs that share a session; `null` where nothing is shared. */
+  lock: Lock | null;
   lockName: string;
   refreshFn: RefreshFn;
   timeoutMs: number;
-  /** The session now and its generation: a generation that changed means the session ended or was replaced. */
-  current(): { session: Session | null; generation: number };
-  /** Turns a response into a session, throwing `InvalidTokenError` for a bad one. */
-  createSession(response: TokenResponse, previous: Session): Session;
-  /** A refresh started; the manager publishes `refreshing: true`. */
-  onStart(): void;
+  state(): CoreState;
+  dispatch(action: Action): void;
   /**
    * Runs under the lock before the server is called: takes in what other tabs did meanwhile (storage,
    * channel), so that a tab that waited for the lock uses their refresh instead of making its own.
    */
-  beforeRefresh(): Promise<void>;
-  /**
-   * The outcome callbacks run after the flight has ended; each publishes the state it leaves.
-   * `onSuccess` resolves once the session is stored and announced, before the lock is released.
-   */
-  onSuccess(session: Session): Promise<void>;
-  onRejected(error: RefreshRejectedError): void;
-  onFailed(error: RefreshFailedError): void;
-  /** The flight ended without an outcome callback (it was abandoned). */
-  onSettled(): void;
+  catchUp(): Promise<void>;
+  /** Resolves once the current session is stored (bounded in time), before the lock is released. */
+  persisted(): Promise<void>;
 }
 
 /** The single-flight refresh: every caller during one refresh shares its promise, and so its one server call. */
@@ -52,71 +44,93 @@ export interface Refresher {
   run(): Promise<string>;
   /** Whether a refresh is in flight. */
   readonly inFlight: boolean;
-  /** Abandons the refresh in flight (the session ended): its result will be dropped, its request aborted. */
+  /** Abandons the refresh in flight (its login ended): its result is dropped, its request aborted. */
   abandon(): void;
 }
 
 const sessionEnded = (): NotAuthenticatedError =>
   new NotAuthenticatedError('the session ended while the refresh was in flight');
 
+/** The `Retry-After` a failed refresh asked for, in milliseconds, when its cause carries one. */
+const retryAfterOf = (error: unknown): number | null =>
+  error instanceof HttpStatusError && error.retryAfterMs !== undefined ? error.retryAfterMs : null;
+
 export function createRefresher(host: RefresherHost): Refresher {
+  const { environment } = host;
   let flight: { promise: Promise<string>; controller: AbortController } | null = null;
 
+  const moment = (): Moment => ({
+    wall: environment.now(),
+    mono: environment.monotonicNow(),
+    random: environment.random(),
+  });
+
   /**
-   * One refresh under the lock. `release` ends the flight before the manager hears the outcome, so that
-   * the state it then publishes reads `refreshing: false` and ending the session does not abandon this flight.
+   * One refresh under the lock. `release` ends the flight before the outcome is dispatched, so that the
+   * state it leaves reads `refreshing: false` and ending the session does not abandon this flight.
    */
-  const attempt = async (
-    start: { session: Session; generation: number },
-    signal: AbortSignal,
-    release: () => void,
-  ): Promise<string> => {
-    const isStale = (): boolean => signal.aborted || host.current().generation !== start.generation;
-    return host.lock(host.lockName, async () => {
+  const attempt = (start: Session, signal: AbortSignal, release: () => void): Promise<string> => {
+    const isStale = (): boolean => {
+      const session = host.state().session;
+      return signal.aborted || session === null || !isSameLogin(session, start);
+    };
+    const underLock = async (): Promise<string> => {
       if (isStale()) throw sessionEnded();
-      await host.beforeRefresh();
+      await host.catchUp();
       if (isStale()) throw sessionEnded();
-      const current = host.current().session;
-      if (current && current.accessToken !== start.session.accessToken) {
+      const current = host.state().session as Session;
+      if (compareSessions(current, start) > 0) {
         // Another tab refreshed while this one waited for the lock: its tokens are already here.
         release();
-        host.onSettled();
+        host.dispatch({ type: 'refreshSettled' });
         return current.accessToken;
       }
       let next: Session;
       try {
         const response = await runWithTimeout(
-          host.environment,
+          environment,
           host.timeoutMs,
           'the refresh',
-          (timed) => host.refreshFn({ refreshToken: start.session.refreshToken, signal: timed }),
+          (timed) => host.refreshFn({ refreshToken: current.refreshToken, signal: timed }),
           signal,
         );
-        next = host.createSession(response, start.session);
+        next = refreshedSession(current, readTokenSet(response, environment.now()), environment);
       } catch (error) {
         if (isStale()) throw sessionEnded();
         release();
         if (error instanceof RefreshRejectedError) {
-          host.onRejected(error);
+          host.dispatch({ type: 'rejected', from: current });
           throw error;
         }
         const failure = new RefreshFailedError('the token refresh failed; it will be retried', { cause: error });
-        host.onFailed(failure);
+        host.dispatch({
+          type: 'refreshFailed',
+          from: current,
+          error: failure,
+          at: moment(),
+          retryAfterMs: retryAfterOf(error),
+        });
         throw failure;
       }
-      // Checked again right before the write: a logout that came during the request always wins.
       if (isStale()) throw sessionEnded();
       release();
-      await host.onSuccess(next);
+      const bornExpired = isBornExpired(next)
+        ? new RefreshFailedError('the refresh answered a token that had already expired; it will be retried')
+        : null;
+      host.dispatch({ type: 'refreshed', from: current, next, at: moment(), bornExpired });
+      // A logout that came during the request always wins: then the answer was dropped.
+      if (host.state().session !== next) throw sessionEnded();
+      await host.persisted();
       return next.accessToken;
-    });
+    };
+    return host.lock ? host.lock(host.lockName, underLock) : underLock();
   };
 
   return {
     run() {
       if (flight) return flight.promise;
-      const { session, generation } = host.current();
-      if (!session) return Promise.reject(new NotAuthenticatedError('there is no session to refresh'));
+      const start = host.state().session;
+      if (!start) return Promise.reject(new NotAuthenticatedError('there is no session to refresh'));
       const controller = new AbortController();
       const release = (): boolean => {
         if (flight?.controller !== controller) return false;
@@ -127,13 +141,11 @@ export function createRefresher(host: RefresherHost): Refresher {
       const abandoned = new Promise<never>((_, reject) => {
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });
-      const promise = Promise.race([attempt({ session, generation }, controller.signal, release), abandoned]).finally(
-        () => {
-          if (release()) host.onSettled();
-        },
-      );
+      const promise = Promise.race([attempt(start, controller.signal, release), abandoned]).finally(() => {
+        if (release()) host.dispatch({ type: 'refreshSettled' });
+      });
       flight = { promise, controller };
-      host.onStart();
+      host.dispatch({ type: 'refreshStarted' });
       return promise;
     },
     get inFlight() {
@@ -144,7 +156,7 @@ export function createRefresher(host: RefresherHost): Refresher {
       const { controller } = flight;
       flight = null;
       controller.abort(sessionEnded());
-      host.onSettled();
+      host.dispatch({ type: 'refreshSettled' });
     },
   };
 }

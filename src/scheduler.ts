@@ -1,23 +1,23 @@
 import { type Environment, MAX_TIMER_DELAY_MS } from './environment';
+import { type Clocks, type Due, isReached } from './session';
 
 /**
- * One pending action at a wall-clock time. Long delays are chained in steps of at most 2^31-1 ms so they
- * never fire early, and `check()` runs an overdue action at once: timers stall while a device sleeps or a
- * tab is frozen, the wall clock does not.
+ * One pending action at a time that is due on the wall clock or the monotonic clock, whichever comes first.
+ * Long delays are chained in steps of at most 2^31-1 ms so they never fire early, and `check()` runs an
+ * overdue action at once: timers stall while a device sleeps or a tab is frozen, the wall clock does not;
+ * the wall clock can be set back, the monotonic clock cannot.
  */
 export interface Scheduler {
-  /** Replaces the pending action with `action` at `atMs` (this device's clock). */
-  schedule(atMs: number, action: () => void): void;
+  /** Replaces the pending action with `action` at `due`. */
+  schedule(due: Due, action: () => void): void;
   /** Runs the pending action now if it is due. */
   check(): void;
   cancel(): void;
-  /** When the pending action is due, or `null`. */
-  readonly dueAt: number | null;
 }
 
-export function createScheduler(environment: Pick<Environment, 'now' | 'setTimeout' | 'clearTimeout'>): Scheduler {
+export function createScheduler(environment: Pick<Environment, 'setTimeout' | 'clearTimeout'> & Clocks): Scheduler {
   let handle: unknown = null;
-  let pending: { atMs: number; action: () => void } | null = null;
+  let pending: { due: Due; action: () => void } | null = null;
 
   const clearHandle = (): void => {
     if (handle !== null) environment.clearTimeout(handle);
@@ -27,12 +27,17 @@ export function createScheduler(environment: Pick<Environment, 'now' | 'setTimeo
   const arm = (): void => {
     clearHandle();
     if (!pending) return;
-    const delayMs = Math.min(Math.max(0, pending.atMs - environment.now()), MAX_TIMER_DELAY_MS);
+    const { due } = pending;
+    const delayMs = Math.min(
+      Math.max(0, due.wall - environment.now()),
+      Math.max(0, due.mono - environment.monotonicNow()),
+      MAX_TIMER_DELAY_MS,
+    );
     handle = environment.setTimeout(onTimer, delayMs);
   };
 
   const runIfDue = (): boolean => {
-    if (!pending || environment.now() < pending.atMs) return false;
+    if (!pending || !isReached(pending.due, environment)) return false;
     const { action } = pending;
     pending = null;
     clearHandle();
@@ -46,8 +51,8 @@ export function createScheduler(environment: Pick<Environment, 'now' | 'setTimeo
   }
 
   return {
-    schedule(atMs, action) {
-      pending = { atMs, action };
+    schedule(due, action) {
+      pending = { due, action };
       arm();
     },
     check() {
@@ -56,9 +61,6 @@ export function createScheduler(environment: Pick<Environment, 'now' | 'setTimeo
     cancel() {
       pending = null;
       clearHandle();
-    },
-    get dueAt() {
-      return pending ? pending.atMs : null;
     },
   };
 }

@@ -1,4 +1,168 @@
-import type { AuthState, TokenManagerEventName, TokenManagerEvents } from './types';
+/**
+ * The one writer of the session. `reduce(state, action)` is pure: it computes the next state from the
+ * current one and an action. The manager turns every transition into its effects (storage, other tabs,
+ * schedule, events, the snapshot) in one place; nothing else changes the session.
+ */
+import type { RefreshFailedError } from './errors';
+import { backoffDelayMs } from './refresh';
+import {
+  compareLogins,
+  compareSessions,
+  type Due,
+  followingHistory,
+  isEndedBy,
+  isSameLogin,
+  type LoginKey,
+  nextStamp,
+  type Session,
+  startSession,
+  toLoginKey,
+} from './session';
+import type { TokenSet } from './token';
+import type { AuthState } from './types';
+
+/** Set while retries back off after transient failures. */
+export interface Backoff {
+  /** Failed attempts in a row. */
+  readonly failures: number;
+  readonly lastFailure: RefreshFailedError;
+  readonly retryAt: Due;
+}
+
+export interface CoreState {
+  /** `'loading'` until the stored session has been read. */
+  readonly phase: 'loading' | 'ready' | 'destroyed';
+  readonly session: Session | null;
+  /** The latest logout known: every login ordered at or before it is over, here and in storage. */
+  readonly floor: LoginKey | null;
+  /** The hybrid logical clock: the latest stamp seen or made. */
+  readonly clock: number;
+  readonly refreshing: boolean;
+  readonly backoff: Backoff | null;
+}
+
+/** Readings of both clocks taken together, and a jitter sample, for actions that schedule. */
+export interface Moment {
+  readonly wall: number;
+  readonly mono: number;
+  readonly random: number;
+}
+
+export type Action =
+  /** The stored session was read (or could not be). */
+  | { type: 'loaded'; session: Session | null; floor: LoginKey | null }
+  /** `setTokens()` here; `id` names the new login, `receivedMono` goes with `tokens.receivedAt`. */
+  | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number }
+  /** A session seen in another tab's message or in shared storage: taken when it is news. */
+  | { type: 'adopt'; session: Session; source: 'remote' }
+  | { type: 'refreshStarted' }
+  /** The refresh of `from` ended without an outcome of its own (abandoned, or another tab's tokens used). */
+  | { type: 'refreshSettled' }
+  /** The refresh of `from` answered `next`; `bornExpired` when `next` has no lifetime left (retry with backoff). */
+  | { type: 'refreshed'; from: Session; next: Session; at: Moment; bornExpired: RefreshFailedError | null }
+  | { type: 'refreshFailed'; from: Session; error: RefreshFailedError; at: Moment; retryAfterMs: number | null }
+  /** `logout()` here (`reason`), or the server rejected the refresh of `from` (`'refresh-rejected'`). */
+  | { type: 'logout'; reason: string; now: number; id: string }
+  | { type: 'rejected'; from: Session }
+  /** Another tab ended every login up to `floor`. */
+  | { type: 'ended'; floor: LoginKey }
+  | { type: 'destroyed' };
+
+export const INITIAL_STATE: CoreState = Object.freeze({
+  phase: 'loading',
+  session: null,
+  floor: null,
+  clock: 0,
+  refreshing: false,
+  backoff: null,
+});
+
+/** Retry-After is honoured up to an hour; a longer one is more likely a mistake than a plan. */
+const RETRY_AFTER_CAP_MS = 3_600_000;
+
+function nextBackoff(
+  previous: Backoff | null,
+  error: RefreshFailedError,
+  at: Moment,
+  retryAfterMs: number | null,
+): Backoff {
+  const failures = (previous?.failures ?? 0) + 1;
+  const delayMs = Math.max(backoffDelayMs(failures, at.random), Math.min(retryAfterMs ?? 0, RETRY_AFTER_CAP_MS));
+  return { failures, lastFailure: error, retryAt: { wall: at.wall + delayMs, mono: at.mono + delayMs } };
+}
+
+const laterFloor = (a: LoginKey | null, b: LoginKey): LoginKey => (a && compareLogins(a, b) >= 0 ? a : b);
+
+/** Ends every login up to `floor`. */
+function endUpTo(state: CoreState, floor: LoginKey): CoreState {
+  const nextFloor = laterFloor(state.floor, floor);
+  const clock = Math.max(state.clock, floor.stamp);
+  if (state.session && isEndedBy(state.session, nextFloor)) {
+    return { ...state, session: null, floor: nextFloor, clock, refreshing: false, backoff: null };
+  }
+  if (nextFloor === state.floor && clock === state.clock) return state;
+  return { ...state, floor: nextFloor, clock };
+}
+
+/** Takes `incoming` when it is news: a later token set of this login, or a later login not ended here. */
+function adopt(state: CoreState, incoming: Session): CoreState {
+  const clock = Math.max(state.clock, incoming.stamp);
+  const current = state.session;
+  if (isEndedBy(incoming, state.floor) || (current && compareSessions(incoming, current) <= 0)) {
+    return clock === state.clock ? state : { ...state, clock };
+  }
+  const sameLogin = current !== null && isSameLogin(current, incoming);
+  const session = sameLogin ? { ...incoming, history: followingHistory(current) } : incoming;
+  // A later login replaces this one: a refresh in flight for the old one is dropped (see effects).
+  return { ...state, session, clock, backoff: null, refreshing: sameLogin && state.refreshing };
+}
+
+export function reduce(state: CoreState, action: Action): CoreState {
+  if (state.phase === 'destroyed') return state;
+  switch (action.type) {
+    case 'loaded': {
+      if (state.phase !== 'loading') return state;
+      const loaded = { ...state, phase: 'ready' as const };
+      const withFloor = action.floor ? endUpTo(loaded, action.floor) : loaded;
+      return action.session ? adopt(withFloor, action.session) : withFloor;
+    }
+    case 'login': {
+      const stamp = nextStamp(state.clock, action.tokens.receivedAt);
+      const session = startSession(action.tokens, { stamp, id: action.id }, action.receivedMono);
+      return { ...state, phase: 'ready', session, clock: stamp, refreshing: false, backoff: null };
+    }
+    case 'adopt':
+      return adopt(state, action.session);
+    case 'refreshStarted':
+      return state.refreshing ? state : { ...state, refreshing: true };
+    case 'refreshSettled':
+      return state.refreshing ? { ...state, refreshing: false } : state;
+    case 'refreshed': {
+      // Dropped when the session moved on meanwhile (a logout, another login, a later token set).
+      if (state.session !== action.from) return { ...state, refreshing: false };
+      const backoff = action.bornExpired ? nextBackoff(state.backoff, action.bornExpired, action.at, null) : null;
+      return { ...state, session: action.next, refreshing: false, backoff };
+    }
+    case 'refreshFailed': {
+      if (state.session !== action.from) return { ...state, refreshing: false };
+      return {
+        ...state,
+        refreshing: false,
+        backoff: nextBackoff(state.backoff, action.error, action.at, action.retryAfterMs),
+      };
+    }
+    case 'logout': {
+      if (!state.session) return state;
+      return endUpTo(state, { stamp: nextStamp(state.clock, action.now), id: action.id });
+    }
+    case 'rejected':
+      return state.session === action.from ? endUpTo(state, toLoginKey(action.from)) : state;
+    case 'ended':
+      return endUpTo(state, action.floor);
+    case 'destroyed':
+      return { ...state, phase: 'destroyed', session: null, refreshing: false, backoff: null };
+  }
+}
 
 export const SIGNED_OUT_STATE: AuthState = Object.freeze({
   status: 'unauthenticated',
@@ -8,27 +172,20 @@ export const SIGNED_OUT_STATE: AuthState = Object.freeze({
   refreshing: false,
 });
 
-/** A listener's exception must not break the manager's own bookkeeping; it is re-thrown on its own. */
-function callSafely<T>(listener: (value: T) => void, value: T): void {
-  try {
-    listener(value);
-  } catch (error) {
-    queueMicrotask(() => {
-      throw error;
-    });
-  }
+/** The public snapshot of a core state. */
+export function toAuthState(state: CoreState): AuthState {
+  const { session } = state;
+  if (!session) return state.refreshing ? { ...SIGNED_OUT_STATE, refreshing: true } : SIGNED_OUT_STATE;
+  return {
+    status: 'authenticated',
+    accessToken: session.accessToken,
+    expiresAt: session.expiresAt,
+    claims: session.claims as Record<string, unknown> | null,
+    refreshing: state.refreshing,
+  };
 }
 
-/** An immutable state snapshot, replaced only when a field changes, with subscribers. */
-export interface StateStore {
-  get(): AuthState;
-  /** Replaces the snapshot when `next` differs in any field; notifies subscribers unless `silent`. */
-  set(next: AuthState, silent?: boolean): void;
-  subscribe(listener: (state: AuthState) => void): () => void;
-  clearListeners(): void;
-}
-
-function sameState(a: AuthState, b: AuthState): boolean {
+export function sameAuthState(a: AuthState, b: AuthState): boolean {
   return (
     a.status === b.status &&
     a.accessToken === b.accessToken &&
@@ -38,53 +195,22 @@ function sameState(a: AuthState, b: AuthState): boolean {
   );
 }
 
-export function createStateStore(): StateStore {
-  let state = SIGNED_OUT_STATE;
-  const listeners = new Set<(state: AuthState) => void>();
-  return {
-    get: () => state,
-    set(next, silent = false) {
-      if (sameState(state, next)) return;
-      state = Object.freeze({ ...next });
-      if (silent) return;
-      for (const listener of [...listeners]) callSafely(listener, state);
-    },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => {
-        listeners.delete(listener);
-      };
-    },
-    clearListeners: () => listeners.clear(),
-  };
+/** Holds the core state; `dispatch` is the only way to change it, and every change is passed to `onTransition`. */
+export interface Core {
+  state(): CoreState;
+  dispatch(action: Action): void;
 }
 
-/** Typed events with `on(event, handler) → off`. */
-export interface Emitter {
-  on<E extends TokenManagerEventName>(event: E, handler: (payload: TokenManagerEvents[E]) => void): () => void;
-  emit<E extends TokenManagerEventName>(event: E, payload: TokenManagerEvents[E]): void;
-  clear(): void;
-}
-
-export function createEmitter(): Emitter {
-  const handlers = new Map<TokenManagerEventName, Set<(payload: never) => void>>();
+export function createCore(onTransition: (next: CoreState, previous: CoreState, action: Action) => void): Core {
+  let current = INITIAL_STATE;
   return {
-    on(event, handler) {
-      let set = handlers.get(event);
-      if (!set) {
-        set = new Set();
-        handlers.set(event, set);
-      }
-      set.add(handler);
-      return () => {
-        set.delete(handler);
-      };
+    state: () => current,
+    dispatch(action) {
+      const previous = current;
+      const next = reduce(previous, action);
+      if (next === previous) return;
+      current = next;
+      onTransition(next, previous, action);
     },
-    emit(event, payload) {
-      const set = handlers.get(event);
-      if (!set) return;
-      for (const handler of [...set]) callSafely(handler as (value: typeof payload) => void, payload);
-    },
-    clear: () => handlers.clear(),
   };
 }

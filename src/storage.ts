@@ -1,8 +1,22 @@
 import { StorageError } from './errors';
-import { isSessionRecord, restoreSession, type Session, toSessionRecord } from './token';
+import {
+  compareLogins,
+  compareSessions,
+  isEndedBy,
+  isLoginKey,
+  isSessionRecord,
+  type LoginKey,
+  type SessionRecord,
+  toLoginKey,
+  toRecord,
+} from './session';
+import type { Environment } from './environment';
 import type { TokenStorage } from './types';
 
-const STORAGE_FORMAT_VERSION = 1;
+const STORAGE_FORMAT_VERSION = 2;
+
+/** How long a storage call may take before the manager goes on without it (and says so with an `'error'`). */
+export const STORAGE_TIMEOUT_MS = 2_000;
 
 /** A storage that keeps values in memory; the default, and what a new tab starts with. */
 export function createMemoryStorage(): TokenStorage {
@@ -18,21 +32,50 @@ export function createMemoryStorage(): TokenStorage {
   };
 }
 
-/** The stored form of a session. Claims are decoded again on load rather than stored twice. */
-export function serializeSession(session: Session): string {
-  return JSON.stringify({ v: STORAGE_FORMAT_VERSION, ...toSessionRecord(session) });
+/**
+ * What the storage holds: the session, and the latest logout, so that a logout whose removal failed leaves a
+ * tombstone (`session: null`) rather than the ended session.
+ */
+export interface Stored {
+  readonly session: SessionRecord | null;
+  readonly floor: LoginKey | null;
 }
 
-/** Parses a stored session; `undefined` when the text is not one (corrupt, foreign or from another version). */
-export function parseSession(text: string): Session | undefined {
+export function serializeStored({ session, floor }: Stored): string {
+  return JSON.stringify({
+    v: STORAGE_FORMAT_VERSION,
+    session: session && toRecord(session),
+    floor: floor && toLoginKey(floor),
+  });
+}
+
+/** The first format held one session with a `sessionId` and no order: it becomes a login stamped when received. */
+function fromVersion1(data: Record<string, unknown>): Stored | undefined {
+  const { sessionId, receivedAt } = data;
+  const session = {
+    ...data,
+    id: sessionId,
+    stamp: typeof receivedAt === 'number' ? Math.max(0, Math.floor(receivedAt)) : receivedAt,
+    seq: 0,
+  };
+  return isSessionRecord(session) ? { session: toRecord(session), floor: null } : undefined;
+}
+
+/** Parses stored text; `undefined` when it is not a stored session (corrupt, foreign or of an unknown version). */
+export function parseStored(text: string): Stored | undefined {
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (!isSessionRecord(data) || (data as { v?: unknown }).v !== STORAGE_FORMAT_VERSION) return undefined;
-  return restoreSession(data);
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
+  const record = data as Record<string, unknown>;
+  if (record.v === 1) return fromVersion1(record);
+  if (record.v !== STORAGE_FORMAT_VERSION) return undefined;
+  const { session, floor } = record;
+  if (!(session === null || isSessionRecord(session)) || !(floor === null || isLoginKey(floor))) return undefined;
+  return { session: session && toRecord(session), floor: floor && toLoginKey(floor) };
 }
 
 function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
@@ -42,48 +85,156 @@ function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
 /** Result of reading the stored session. */
 export type StoredRead =
   | { kind: 'empty' }
-  | { kind: 'session'; session: Session }
+  | { kind: 'stored'; stored: Stored }
   | { kind: 'corrupt' }
   | { kind: 'failed'; error: StorageError };
 
 /**
- * The session's storage: sync or async underneath, it never throws. Failures are reported through
- * `onError` and the manager goes on in memory. Writes run in order, so a clear never overtakes a write.
+ * The session's storage: sync or async underneath, it never throws and no call of the manager waits on it for
+ * longer than `STORAGE_TIMEOUT_MS`. Writes run one at a time, always of the latest wanted value, so a call that
+ * hangs and settles late is followed by a write of what is wanted by then.
  */
 export interface SessionStore {
   /** Reads synchronously when the storage is synchronous, so a page can start signed in. */
   read(): StoredRead | Promise<StoredRead>;
-  write(session: Session): Promise<void>;
-  clear(): Promise<void>;
+  /**
+   * Makes the storage hold `wanted`, unless it holds something newer (another tab's later login or logout).
+   * A failed write removes what is there (it is older), a failed removal writes a tombstone, so that nothing
+   * ended or superseded is left for a reload. Resolves when done or after `STORAGE_TIMEOUT_MS`.
+   */
+  sync(wanted: Stored): Promise<void>;
+  /** Resolves when the latest wanted value is written, or after `STORAGE_TIMEOUT_MS`. */
+  settled(): Promise<void>;
+}
+
+type Timers = Pick<Environment, 'setTimeout' | 'clearTimeout'>;
+
+/** Whether `stored` is newer than `wanted`: a later token set, or a logout that ends `wanted`'s login. */
+function holdsNewer(stored: Stored, wanted: Stored): boolean {
+  if (wanted.session === null) {
+    return stored.session !== null && !isEndedBy(stored.session, wanted.floor);
+  }
+  if (stored.floor && isEndedBy(wanted.session, stored.floor)) return true;
+  return stored.session !== null && compareSessions(stored.session, wanted.session) > 0;
+}
+
+function holdsSame(stored: Stored, wanted: Stored): boolean {
+  const sameSession =
+    stored.session === null || wanted.session === null
+      ? stored.session === wanted.session
+      : compareSessions(stored.session, wanted.session) === 0;
+  const sameFloor =
+    stored.floor === null || wanted.floor === null
+      ? stored.floor === wanted.floor
+      : compareLogins(stored.floor, wanted.floor) === 0;
+  return sameSession && (sameFloor || wanted.session !== null);
 }
 
 export function createSessionStore(
   storage: TokenStorage,
   key: string,
+  timers: Timers,
   onError: (error: StorageError) => void,
 ): SessionStore {
-  let queue: Promise<void> = Promise.resolve();
+  const timeoutError = (action: string): StorageError =>
+    new StorageError(`${action} "${key}" in storage took longer than ${STORAGE_TIMEOUT_MS} ms`);
 
-  const interpret = (text: string | null | undefined): StoredRead => {
+  /** Settles with `promise`, and reports once when it has not settled after `STORAGE_TIMEOUT_MS`. */
+  const watched = async <T>(action: string, promise: Promise<T>): Promise<T> => {
+    const handle = timers.setTimeout(() => onError(timeoutError(action)), STORAGE_TIMEOUT_MS);
+    try {
+      return await promise;
+    } finally {
+      timers.clearTimeout(handle);
+    }
+  };
+
+  /** One storage call: `true` when it succeeded. */
+  const call = async (action: string, operation: () => void | Promise<void>): Promise<boolean> => {
+    try {
+      await watched(action, Promise.resolve().then(operation));
+      return true;
+    } catch (cause) {
+      onError(new StorageError(`${action} "${key}" in storage failed`, { cause }));
+      return false;
+    }
+  };
+
+  const interpret = (text: unknown): StoredRead => {
     if (text === null || text === undefined) return { kind: 'empty' };
-    const session = typeof text === 'string' ? parseSession(text) : undefined;
-    return session ? { kind: 'session', session } : { kind: 'corrupt' };
+    const stored = typeof text === 'string' ? parseStored(text) : undefined;
+    return stored ? { kind: 'stored', stored } : { kind: 'corrupt' };
   };
   const readFailed = (cause: unknown): StoredRead => ({
     kind: 'failed',
     error: new StorageError(`reading "${key}" from storage failed`, { cause }),
   });
 
-  const enqueue = (action: string, operation: () => void | Promise<void>): Promise<void> => {
-    const run = async (): Promise<void> => {
-      try {
-        await operation();
-      } catch (cause) {
-        onError(new StorageError(`${action} "${key}" in storage failed`, { cause }));
+  /** What the storage holds now, for a write to compare with; `undefined` when it cannot be read. */
+  const readForCompare = async (): Promise<Stored | null | undefined> => {
+    try {
+      const read = interpret(
+        await watched(
+          'reading',
+          Promise.resolve().then(() => storage.getItem(key)),
+        ),
+      );
+      return read.kind === 'stored' ? read.stored : read.kind === 'empty' ? null : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const apply = async (wanted: Stored): Promise<void> => {
+    const stored = await readForCompare();
+    if (stored && (holdsNewer(stored, wanted) || holdsSame(stored, wanted))) return;
+    if (wanted.session) {
+      const written = await call('writing', () => storage.setItem(key, serializeStored(wanted)));
+      // The old token set (its refresh token spent) must not outlive a write that failed.
+      if (!written && stored !== null) await call('removing', () => storage.removeItem(key));
+      return;
+    }
+    if (stored === null) return;
+    const removed = await call('removing', () => storage.removeItem(key));
+    if (!removed) await call('writing', () => storage.setItem(key, serializeStored(wanted)));
+  };
+
+  let wanted: Stored | null = null;
+  let requested = 0;
+  let done = 0;
+  let running = false;
+  const waiters = new Set<{ version: number; resolve: () => void }>();
+
+  /** Callers wait for the write, but never longer than a storage call may take; the write goes on. */
+  const settled = (): Promise<void> => {
+    if (done >= requested) return Promise.resolve();
+    const version = requested;
+    return new Promise<void>((resolve) => {
+      const handle = timers.setTimeout(resolve, STORAGE_TIMEOUT_MS);
+      waiters.add({
+        version,
+        resolve: () => {
+          timers.clearTimeout(handle);
+          resolve();
+        },
+      });
+    });
+  };
+
+  const drain = async (): Promise<void> => {
+    running = true;
+    while (done < requested) {
+      const version = requested;
+      await apply(wanted as Stored);
+      done = version;
+      for (const waiter of [...waiters]) {
+        if (waiter.version <= done) {
+          waiters.delete(waiter);
+          waiter.resolve();
+        }
       }
-    };
-    queue = queue.then(run);
-    return queue;
+    }
+    running = false;
   };
 
   return {
@@ -94,16 +245,26 @@ export function createSessionStore(
       } catch (cause) {
         return readFailed(cause);
       }
-      return isPromiseLike<string | null | undefined>(result)
-        ? Promise.resolve(result).then(interpret, readFailed)
-        : interpret(result);
+      if (!isPromiseLike(result)) return interpret(result);
+      return new Promise<StoredRead>((resolve) => {
+        const handle = timers.setTimeout(
+          () => resolve({ kind: 'failed', error: timeoutError('reading') }),
+          STORAGE_TIMEOUT_MS,
+        );
+        Promise.resolve(result)
+          .then(interpret, readFailed)
+          .then((read) => {
+            timers.clearTimeout(handle);
+            resolve(read);
+          });
+      });
     },
-    write(session) {
-      const text = serializeSession(session);
-      return enqueue('writing', () => storage.setItem(key, text));
+    sync(next) {
+      wanted = next;
+      requested += 1;
+      if (!running) void drain();
+      return settled();
     },
-    clear() {
-      return enqueue('removing', () => storage.removeItem(key));
-    },
+    settled,
   };
 }

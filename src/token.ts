@@ -1,34 +1,24 @@
 import { jwtDecode } from 'jwt-decode';
 import { InvalidTokenError } from './errors';
-import type { TokenResponse } from './types';
-
-/**
- * A session as it is stored and as it crosses tabs. Times are on this device's clock, which its tabs share.
- * `sessionId` names one login and stays the same through its refreshes.
- */
-export interface SessionRecord {
-  sessionId: string;
-  accessToken: string;
-  refreshToken: string | null;
-  expiresAt: number | null;
-  receivedAt: number;
-}
-
-/** A token set as the manager holds it. `expiresAt` and `receivedAt` are on this device's clock. */
-export interface Session {
-  /** Names the login this token set belongs to; kept through refreshes, new for every `setTokens()`. */
-  readonly sessionId: string;
-  readonly accessToken: string;
-  readonly refreshToken: string | null;
-  /** When the access token lapses; `null` when it never does. */
-  readonly expiresAt: number | null;
-  /** When the token set was received, so that the lifetime is known for the margin. */
-  readonly receivedAt: number;
-  readonly claims: Record<string, unknown> | null;
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A short description of a value's type for error messages; never the value itself, which may be a token. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'number') return String(value);
+  return `a value of type ${typeof value}`;
+}
+
+/**
+ * Whether `token` can stand in an `Authorization: Bearer` header: visible ASCII only (RFC 6750's b64token
+ * is narrower; opaque tokens in the wild use more), no space, control or non-ASCII character.
+ */
+export function isHeaderSafeToken(token: unknown): token is string {
+  return typeof token === 'string' && /^[\x21-\x7e]+$/.test(token);
 }
 
 /**
@@ -43,22 +33,6 @@ export function decodeClaims(token: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-function validateExpiresIn(expiresIn: unknown): number | undefined {
-  if (expiresIn === undefined) return undefined;
-  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn < 0) {
-    throw new InvalidTokenError(`expiresIn must be a non-negative number of seconds, got ${describeValue(expiresIn)}`);
-  }
-  return expiresIn;
-}
-
-/** A short description of a value's type for error messages; never the value itself, which may be a token. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'number') return String(value);
-  return `a value of type ${typeof value}`;
 }
 
 /**
@@ -84,96 +58,51 @@ export function computeExpiresAt(
   return exp * 1000;
 }
 
+/** A validated token set as a login or a refresh delivered it, before it is made part of a session. */
+export interface TokenSet {
+  readonly accessToken: string;
+  /** `undefined`: the response had none (a refresh keeps the current one). */
+  readonly refreshToken: string | null | undefined;
+  readonly expiresAt: number | null;
+  readonly receivedAt: number;
+  readonly claims: Readonly<Record<string, unknown>> | null;
+}
+
+/** `expires_in` as servers send it: seconds, as a number or a numeric string. */
+function readExpiresIn(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const seconds = typeof value === 'string' && /^\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+  if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
+    throw new InvalidTokenError(`expiresIn must be a non-negative number of seconds, got ${describeValue(value)}`);
+  }
+  return seconds;
+}
+
+/** camelCase wins where both spellings are given. */
+function pick(body: Record<string, unknown>, camel: string, snake: string): unknown {
+  return body[camel] !== undefined ? body[camel] : body[snake];
+}
+
 /**
- * Builds the session for a token response received at `receivedAt`. A refresh passes the session it
- * refreshes: its id is kept, and so is its refresh token when the response has none. A login passes `null`.
+ * Validates a token response (camelCase or the snake_case names of OAuth 2.0) received at `receivedAt`.
  * @throws InvalidTokenError
  */
-export function createSession(
-  response: TokenResponse,
-  receivedAt: number,
-  previous: Session | null,
-  createId: () => string,
-): Session {
+export function readTokenSet(response: unknown, receivedAt: number): TokenSet {
   if (!isRecord(response)) {
     throw new InvalidTokenError(`a token response must be an object, got ${describeValue(response)}`);
   }
-  const { accessToken, refreshToken } = response;
+  const accessToken = pick(response, 'accessToken', 'access_token');
   if (typeof accessToken !== 'string' || accessToken === '') {
     throw new InvalidTokenError(`accessToken must be a non-empty string, got ${describeValue(accessToken)}`);
   }
+  if (!isHeaderSafeToken(accessToken)) {
+    throw new InvalidTokenError('accessToken has characters that cannot be sent in an Authorization header');
+  }
+  const refreshToken = pick(response, 'refreshToken', 'refresh_token');
   if (refreshToken !== undefined && refreshToken !== null && typeof refreshToken !== 'string') {
     throw new InvalidTokenError(`refreshToken must be a string or null, got ${describeValue(refreshToken)}`);
   }
-  const expiresIn = validateExpiresIn(response.expiresIn);
   const claims = decodeClaims(accessToken);
-  const expiresAt = computeExpiresAt(claims, expiresIn, receivedAt);
-  return Object.freeze({
-    sessionId: previous ? previous.sessionId : createId(),
-    accessToken,
-    refreshToken: refreshToken === undefined ? (previous?.refreshToken ?? null) : refreshToken,
-    expiresAt,
-    receivedAt,
-    claims: claims && Object.freeze(claims),
-  });
-}
-
-const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-
-/** Whether `value` is a well-formed session record (from storage or another tab). */
-export function isSessionRecord(value: unknown): value is SessionRecord {
-  if (!isRecord(value)) return false;
-  const { sessionId, accessToken, refreshToken, expiresAt, receivedAt } = value;
-  return (
-    typeof sessionId === 'string' &&
-    sessionId !== '' &&
-    sessionId.length <= 128 &&
-    typeof accessToken === 'string' &&
-    accessToken !== '' &&
-    (refreshToken === null || typeof refreshToken === 'string') &&
-    (expiresAt === null || isFiniteNumber(expiresAt)) &&
-    isFiniteNumber(receivedAt)
-  );
-}
-
-export function toSessionRecord(session: Session): SessionRecord {
-  const { sessionId, accessToken, refreshToken, expiresAt, receivedAt } = session;
-  return { sessionId, accessToken, refreshToken, expiresAt, receivedAt };
-}
-
-/** The session of a validated record; claims are decoded again rather than trusted. */
-export function restoreSession(record: SessionRecord): Session {
-  const claims = decodeClaims(record.accessToken);
-  return Object.freeze({
-    sessionId: record.sessionId,
-    accessToken: record.accessToken,
-    refreshToken: record.refreshToken,
-    expiresAt: record.expiresAt,
-    receivedAt: record.receivedAt,
-    claims: claims && Object.freeze(claims),
-  });
-}
-
-/**
- * When the proactive refresh is due: `refreshMarginMs` before expiry, but never more than half the
- * lifetime, so a short-lived token is not refreshed the moment it arrives. `null` when it never expires.
- */
-export function refreshDueAt(session: Session, refreshMarginMs: number): number | null {
-  if (session.expiresAt === null) return null;
-  const lifetimeMs = Math.max(0, session.expiresAt - session.receivedAt);
-  return session.expiresAt - Math.min(refreshMarginMs, lifetimeMs / 2);
-}
-
-/**
- * Whether `a` was received after `b`. Ties (the same millisecond) are broken by a comparison that gives the
- * same answer in every tab, so tabs that exchange two sessions settle on the same one.
- */
-export function isLaterSession(a: Session, b: Session): boolean {
-  if (a.receivedAt !== b.receivedAt) return a.receivedAt > b.receivedAt;
-  return `${a.sessionId}:${a.accessToken}` > `${b.sessionId}:${b.accessToken}`;
-}
-
-/** Whether the access token has lapsed at `now`. */
-export function isExpired(session: Session, now: number): boolean {
-  return session.expiresAt !== null && now >= session.expiresAt;
+  const expiresAt = computeExpiresAt(claims, readExpiresIn(pick(response, 'expiresIn', 'expires_in')), receivedAt);
+  return Object.freeze({ accessToken, refreshToken, expiresAt, receivedAt, claims: claims && Object.freeze(claims) });
 }

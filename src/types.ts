@@ -83,8 +83,15 @@ export interface ChannelLike {
  * Every field is optional; the defaults read the globals when they are used, so fake timers apply.
  */
 export interface TokenManagerEnvironment {
-  /** @default () => Date.now() */
+  /** The wall clock. @default () => Date.now() */
   now?: () => number;
+  /**
+   * A clock that only moves forward, whatever happens to the wall clock (the user or NTP setting it).
+   * A refresh is due when either clock says so: a wall clock set back does not delay it, and a device that
+   * slept (its wall clock jumped ahead) refreshes at once.
+   * @default () => performance.now()
+   */
+  monotonicNow?: () => number;
   /** @default globalThis.setTimeout */
   setTimeout?: (callback: () => void, delayMs: number) => unknown;
   /** @default globalThis.clearTimeout */
@@ -92,7 +99,8 @@ export interface TokenManagerEnvironment {
   /** Uniform in [0, 1), for backoff jitter. @default Math.random */
   random?: () => number;
   /**
-   * Serialises refreshes across tabs.
+   * Serialises refreshes across the tabs that share a channel. Without an open channel (`channel: false`,
+   * or Node without a named channel) a manager uses no shared lock unless one is given here.
    * @default Web Locks (`navigator.locks`) where present, else a lock within this JavaScript realm
    */
   lock?: Lock;
