@@ -95,10 +95,13 @@ export function parseTokenResponseBody(body: unknown): TokenResponse {
   }
   let expiresIn = pick(record, 'expires_in', 'expiresIn');
   // Some servers send expires_in as a numeric string.
-  if (typeof expiresIn === 'string' && /^\d+(\.\d+)?$/.test(expiresIn)) expiresIn = Number(expiresIn);
-  if (expiresIn !== undefined && expiresIn !== null && (typeof expiresIn !== 'number' || !(expiresIn >= 0))) {
+  if (typeof expiresIn === 'string' && /^-?\d+(\.\d+)?$/.test(expiresIn)) expiresIn = Number(expiresIn);
+  if (expiresIn !== undefined && expiresIn !== null && (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn))) {
     throw new UnreadableResponseError('the refresh response has an expires_in that is not a number of seconds');
   }
+  // A negative lifetime is taken as none left: the token set (with its rotated refresh token) is kept, and the
+  // next refresh waits for the backoff rather than coming at once.
+  if (typeof expiresIn === 'number' && expiresIn < 0) expiresIn = 0;
   const response: TokenResponse = { accessToken };
   if (refreshToken !== undefined) response.refreshToken = refreshToken;
   if (typeof expiresIn === 'number') response.expiresIn = expiresIn;

@@ -89,7 +89,9 @@ export function kyHooks(auth: TokenManager): KyHooks {
 
   /** The request to retry with: ky's unread clone when it kept one, else rebuilt from ky's options. */
   const retryRequest = (request: Request, options: KyOptionsLike, token: string): Request => {
-    const headers = new Headers(request.headers);
+    // Copied entry by entry: `new Headers(headers)` loses entries where fetch is patched (msw's interceptor).
+    const headers = new Headers();
+    request.headers.forEach((value, name) => headers.append(name, value));
     headers.set('Authorization', `Bearer ${token}`);
     if (!request.bodyUsed) return new Request(request, { headers });
     // A rebuilt multipart body gets a new boundary, which the old Content-Type would not match.

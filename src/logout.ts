@@ -22,13 +22,12 @@ export type Logout = (options?: { reason?: unknown }) => Promise<{ serverNotifie
 /**
  * `logout()`: ends the session held now, here first (memory, storage, other tabs, listeners), then tells the
  * server, so a slow or failing logout endpoint never leaves this device signed in. A call while signed out
- * joins the latest logout (one logout per session); a session started meanwhile is ended by a call of its own.
+ * joins the logout still in flight (one logout per session); a session started meanwhile is ended by a call of its own.
  */
 export function createLogout(host: LogoutHost): Logout {
   const { core, environment } = host;
-  const latest: { result: Promise<{ serverNotified: boolean }> } = {
-    result: Promise.resolve({ serverNotified: false }),
-  };
+  /** The logout still telling the server, which a call made meanwhile while signed out joins. */
+  const inFlight: { result: Promise<{ serverNotified: boolean }> | null } = { result: null };
 
   const notifyServer = async (ended: Session): Promise<boolean> => {
     const { logoutFn } = host;
@@ -54,9 +53,12 @@ export function createLogout(host: LogoutHost): Logout {
     await host.loaded;
     const { session, phase } = core.state();
     if (phase === 'destroyed') return { serverNotified: false };
-    if (!session) return latest.result;
+    if (!session) return inFlight.result ?? { serverNotified: false };
     core.dispatch({ type: 'logout', reason, now: environment.now(), id: environment.createId() });
-    latest.result = finish(session);
-    return latest.result;
+    const result = finish(session).finally(() => {
+      if (inFlight.result === result) inFlight.result = null;
+    });
+    inFlight.result = result;
+    return result;
   };
 }

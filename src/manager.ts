@@ -1,7 +1,7 @@
 import { createAuthFetch } from './auth-fetch';
 import { createTabSync } from './cross-tab';
 import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_MS } from './endpoints';
-import { createEnvironment, readPageOrigin } from './environment';
+import { createEnvironment, readLocalStorage, readPageOrigin } from './environment';
 import {
   ConfigurationError,
   NotAuthenticatedError,
@@ -21,6 +21,17 @@ import { createMemoryStorage, createSessionStore, type Stored, type StoredRead }
 import { readTokenSet } from './token';
 import type { LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
 import { createUnauthorizedPolicy, UNAUTHORIZED_POLICY } from './unauthorized';
+
+/** Numbers storage objects within this realm, so that managers given the same one share a refresh lock. */
+const storageIds = new WeakMap<object, number>();
+const storageCount = { value: 0 };
+function storageInstanceId(storage: object): number {
+  const known = storageIds.get(storage);
+  if (known !== undefined) return known;
+  storageCount.value += 1;
+  storageIds.set(storage, storageCount.value);
+  return storageCount.value;
+}
 
 function destroyedError(): ConfigurationError {
   return new ConfigurationError('this token manager was destroyed');
@@ -89,12 +100,24 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     receiveLogout: (floor) => receive({ session: null, floor }),
   });
 
+  /**
+   * What the refresh lock is shared by: the channel's tabs; else the tabs of the page's `localStorage`; else
+   * the managers of this realm given the same storage object. Managers of other users in one Node process,
+   * or with `channel: false` and storages of their own, never wait on each other.
+   */
+  const refreshLockScope = tabSync.connected
+    ? `channel:${config.channel}`
+    : config.storage === null
+      ? null
+      : config.storage === readLocalStorage()
+        ? 'localStorage'
+        : `storage:${storageInstanceId(config.storage)}`;
+
   const refresher = createRefresher({
     environment,
-    // Only tabs that share a channel share a session, and so a lock: managers of other users in one Node
-    // process, or with `channel: false`, never wait on each other.
-    lock: environment.lockGiven || tabSync.connected ? environment.lock : null,
-    lockName: `tokenkeeper:refresh:${config.channel || ''}:${config.storageKey}`,
+    // Only managers that share a session share a lock: those on one channel, or on one storage.
+    lock: environment.lockGiven || refreshLockScope !== null ? environment.lock : null,
+    lockName: `tokenkeeper:refresh:${refreshLockScope ?? ''}:${config.storageKey}`,
     refreshFn,
     timeoutMs: timeoutMsOf(config.refresh),
     state: core.state,
@@ -259,16 +282,20 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   const manager: TokenManager = {
     ready,
-    async setTokens(tokens) {
+    async setTokens(response) {
       await ready;
       if (isDestroyed()) throw destroyedError();
       const receivedMono = environment.monotonicNow();
-      dispatch({
-        type: 'login',
-        tokens: readTokenSet(tokens, environment.now()),
-        id: environment.createId(),
-        receivedMono,
-      });
+      const tokens = readTokenSet(response, environment.now());
+      // The new login must order after whatever the storage holds, even where it could not be read at start
+      // or was written while this device's clock was ahead.
+      const read = await store.read();
+      if (read.kind === 'stored') {
+        const { session, floor } = read.stored;
+        dispatch({ type: 'observe', stamp: Math.max(session?.stamp ?? 0, floor?.stamp ?? 0) });
+      }
+      if (isDestroyed()) throw destroyedError();
+      dispatch({ type: 'login', tokens, id: environment.createId(), receivedMono });
       await store.settled();
     },
     getAccessToken,

@@ -51,6 +51,8 @@ export interface Moment {
 export type Action =
   /** The stored session was read (or could not be). */
   | { type: 'loaded'; session: Session | null; floor: LoginKey | null }
+  /** Stamps seen in storage: the clock moves past them, so that a login made next orders after them. */
+  | { type: 'observe'; stamp: number }
   /** `setTokens()` here; `id` names the new login, `receivedMono` goes with `tokens.receivedAt`. */
   | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number }
   /** A session seen in another tab's message or in shared storage: taken when it is news. */
@@ -133,6 +135,8 @@ export function reduce(state: CoreState, action: Action): CoreState {
     }
     case 'adopt':
       return adopt(state, action.session);
+    case 'observe':
+      return action.stamp > state.clock ? { ...state, clock: action.stamp } : state;
     case 'refreshStarted':
       return state.refreshing ? state : { ...state, refreshing: true };
     case 'refreshSettled':

@@ -140,22 +140,45 @@ export function createSessionStore(
     new StorageError(`${action} "${key}" in storage took longer than ${STORAGE_TIMEOUT_MS} ms`);
 
   /** Settles with `promise`, and reports once when it has not settled after `STORAGE_TIMEOUT_MS`. */
-  const watched = async <T>(action: string, promise: Promise<T>): Promise<T> => {
-    const handle = timers.setTimeout(() => onError(timeoutError(action)), STORAGE_TIMEOUT_MS);
-    try {
-      return await promise;
-    } finally {
-      timers.clearTimeout(handle);
-    }
-  };
+  /**
+   * Settles with `promise`, or rejects with a `StorageError` after `STORAGE_TIMEOUT_MS`. A call that settles
+   * after that may have changed the storage behind the manager's back, so the latest wanted value is then
+   * written again.
+   */
+  const watched = <T>(action: string, promise: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const handle = timers.setTimeout(() => {
+        timedOut = true;
+        reject(timeoutError(action));
+      }, STORAGE_TIMEOUT_MS);
+      const settle = (): void => {
+        timers.clearTimeout(handle);
+        if (timedOut) rewrite();
+      };
+      promise.then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (error: unknown) => {
+          settle();
+          reject(error);
+        },
+      );
+    });
 
   /** One storage call: `true` when it succeeded. */
   const call = async (action: string, operation: () => void | Promise<void>): Promise<boolean> => {
     try {
       await watched(action, Promise.resolve().then(operation));
       return true;
-    } catch (cause) {
-      onError(new StorageError(`${action} "${key}" in storage failed`, { cause }));
+    } catch (error) {
+      onError(
+        error instanceof StorageError
+          ? error
+          : new StorageError(`${action} "${key}" in storage failed`, { cause: error }),
+      );
       return false;
     }
   };
@@ -180,7 +203,12 @@ export function createSessionStore(
         ),
       );
       return read.kind === 'stored' ? read.stored : read.kind === 'empty' ? null : undefined;
-    } catch {
+    } catch (error) {
+      onError(
+        error instanceof StorageError
+          ? error
+          : new StorageError(`reading "${key}" from storage failed`, { cause: error }),
+      );
       return undefined;
     }
   };
@@ -220,6 +248,13 @@ export function createSessionStore(
       });
     });
   };
+
+  /** Writes the latest wanted value once more (after a call that timed out has settled). */
+  function rewrite(): void {
+    if (wanted === null) return;
+    requested += 1;
+    if (!running) void drain();
+  }
 
   const drain = async (): Promise<void> => {
     running = true;
