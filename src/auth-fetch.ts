@@ -20,7 +20,9 @@ function isRequest(value: unknown): value is Request {
 function withBearer(request: Request, token: string): Request {
   // Copied entry by entry: `new Headers(headers)` loses entries where fetch is patched (msw's interceptor).
   const headers = new Headers();
-  request.headers.forEach((value, name) => headers.append(name, value));
+  request.headers.forEach((value, name) => {
+    headers.append(name, value);
+  });
   headers.set('Authorization', `Bearer ${token}`);
   return new Request(request, { headers });
 }

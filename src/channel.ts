@@ -12,8 +12,11 @@ export const PROTOCOL_VERSION = 2;
 export type ChannelMessage =
   /** The sender holds this session: after a login, a refresh, or in answer to an older one. */
   | { type: 'session'; session: SessionRecord }
-  /** The sender ended every login ordered up to `stamp`/`id` (a logout, or a rejected refresh). */
-  | { type: 'logout'; stamp: number; id: string }
+  /**
+   * The sender ended every login ordered up to `stamp`/`id` (a logout, or a rejected refresh), and the token
+   * set `tokens` (its access and refresh token), which another tab may hold under a login of its own.
+   */
+  | { type: 'logout'; stamp: number; id: string; tokens: string[] }
   /** "Who has the session?": every tab answers with a `state` addressed to the sender. */
   | { type: 'query'; queryId: string }
   /** The answer to a query: the answering tab's session and latest logout. */
@@ -33,7 +36,12 @@ function isMessage(data: Record<string, unknown>): boolean {
     case 'session':
       return isSessionRecord(data.session);
     case 'logout':
-      return isLoginKey(data);
+      return (
+        isLoginKey(data) &&
+        Array.isArray(data.tokens) &&
+        data.tokens.length <= 2 &&
+        data.tokens.every((token) => typeof token === 'string' && token !== '' && token.length <= 16_384)
+      );
     case 'query':
       return isId(data.queryId);
     case 'state':

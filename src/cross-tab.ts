@@ -18,8 +18,8 @@ export interface TabSyncHost {
   current(): Stored;
   /** Another tab holds this session; the manager takes it when it is news. */
   receiveSession(record: SessionRecord): void;
-  /** Another tab ended every login up to `floor`. */
-  receiveLogout(floor: LoginKey): void;
+  /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
+  receiveLogout(floor: LoginKey, tokens: readonly string[]): void;
 }
 
 /** Keeps tabs that share a channel on one session. */
@@ -29,7 +29,7 @@ export interface TabSync {
   /** Whether another tab has been heard from; only then is a query worth its wait. */
   readonly hasPeers: boolean;
   announceSession(session: SessionRecord): void;
-  announceLogout(floor: LoginKey): void;
+  announceLogout(floor: LoginKey, tokens: readonly string[]): void;
   /**
    * Asks the other tabs for their state. Resolves with their answers once every known tab has answered
    * (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
@@ -56,7 +56,8 @@ export function createTabSync(host: TabSyncHost): TabSync {
 
   const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
   const announceSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
-  const announceLogout = (floor: LoginKey): void => post({ type: 'logout', ...toLoginKey(floor) });
+  const announceLogout = (floor: LoginKey, tokens: readonly string[]): void =>
+    post({ type: 'logout', ...toLoginKey(floor), tokens: [...tokens] });
 
   /**
    * A tab that hears of a state older than its own says what it has, so that the sender catches up: tabs
@@ -70,7 +71,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
         : floor !== null && !isEndedBy(mine.session, floor);
       if (behind) announceSession(mine.session);
     } else if (incoming && mine.floor && isEndedBy(incoming, mine.floor)) {
-      announceLogout(mine.floor);
+      announceLogout(mine.floor, []);
     }
   };
 
@@ -83,7 +84,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
         return;
       case 'logout': {
         const floor = toLoginKey(message);
-        host.receiveLogout(floor);
+        host.receiveLogout(floor, message.tokens);
         answerIfBehind(null, floor);
         return;
       }
@@ -100,6 +101,8 @@ export function createTabSync(host: TabSyncHost): TabSync {
       }
       case 'state': {
         if (message.to !== tabId) return;
+        // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after it.
+        if (message.floor) host.receiveLogout(message.floor, []);
         const query = pending.get(message.queryId);
         if (!query) return;
         query.waitingFor.delete(message.from);
@@ -118,14 +121,21 @@ export function createTabSync(host: TabSyncHost): TabSync {
     ? environment.onStorageChange(host.storage, host.storageKey, (newValue, oldValue) => {
         const stored = newValue === null ? null : parseStored(newValue);
         if (stored) {
-          if (stored.floor) host.receiveLogout(stored.floor);
+          if (stored.floor) host.receiveLogout(stored.floor, []);
           if (stored.session) host.receiveSession(stored.session);
+          return;
+        }
+        if (newValue !== null) return;
+        // The whole storage was cleared (`localStorage.clear()`): the session held here is over.
+        const held = host.current().session;
+        if (oldValue === undefined) {
+          if (held) host.receiveLogout(toLoginKey(held), []);
           return;
         }
         // A removal says which login ended through the value it removed. Where a channel is open the
         // channel says it too, and a removal may only be a write that failed and cleared the key.
-        const removed = newValue === null && oldValue !== null && !channel ? parseStored(oldValue) : undefined;
-        if (removed?.session) host.receiveLogout(toLoginKey(removed.session));
+        const removed = oldValue !== null && !channel ? parseStored(oldValue) : undefined;
+        if (removed?.session) host.receiveLogout(toLoginKey(removed.session), []);
       })
     : () => {};
 

@@ -32,7 +32,7 @@ export interface Environment {
   onStorageChange(
     storage: TokenStorage,
     key: string,
-    listener: (newValue: string | null, oldValue: string | null) => void,
+    listener: (newValue: string | null, oldValue: string | null | undefined) => void,
   ): () => void;
   /** A random id for this manager, to tell its own channel messages from other tabs'. */
   createId(): string;
@@ -115,7 +115,7 @@ interface StorageEventLike {
 function subscribeToStorageEvents(
   storage: TokenStorage,
   key: string,
-  listener: (newValue: string | null, oldValue: string | null) => void,
+  listener: (newValue: string | null, oldValue: string | null | undefined) => void,
 ): () => void {
   const target = (globalThis as { window?: unknown }).window;
   if (!isEventTarget(target)) return () => {};
@@ -123,7 +123,8 @@ function subscribeToStorageEvents(
     const { key: changedKey, newValue, oldValue, storageArea } = event as StorageEventLike;
     // `key` is null when the whole storage was cleared.
     if (storageArea === storage && (changedKey === key || changedKey === null)) {
-      listener(newValue ?? null, changedKey === null ? null : (oldValue ?? null));
+      // `oldValue` is `undefined` for a clear of the whole storage.
+      listener(newValue ?? null, changedKey === null ? undefined : (oldValue ?? null));
     }
   };
   target.addEventListener('storage', onStorage as () => void);

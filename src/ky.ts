@@ -91,7 +91,9 @@ export function kyHooks(auth: TokenManager): KyHooks {
   const retryRequest = (request: Request, options: KyOptionsLike, token: string): Request => {
     // Copied entry by entry: `new Headers(headers)` loses entries where fetch is patched (msw's interceptor).
     const headers = new Headers();
-    request.headers.forEach((value, name) => headers.append(name, value));
+    request.headers.forEach((value, name) => {
+      headers.append(name, value);
+    });
     headers.set('Authorization', `Bearer ${token}`);
     if (!request.bodyUsed) return new Request(request, { headers });
     // A rebuilt multipart body gets a new boundary, which the old Content-Type would not match.

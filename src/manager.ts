@@ -15,7 +15,7 @@ import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
 import { createRefresher } from './refresh';
 import { createScheduler } from './scheduler';
-import { isExpired, isReached, isSameLogin, refreshDue, restoreSession } from './session';
+import { continuesFrom, isExpired, isReached, isSameLogin, refreshDue, restoreSession, tokensOf } from './session';
 import { type Action, type CoreState, createCore, SIGNED_OUT_STATE, toAuthState } from './state';
 import { createMemoryStorage, createSessionStore, type Stored, type StoredRead } from './storage';
 import { readTokenSet } from './token';
@@ -86,7 +86,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
   const receive = ({ session, floor }: Stored): void => {
-    if (floor) dispatch({ type: 'ended', floor });
+    if (floor) dispatch({ type: 'ended', floor, tokens: [] });
     if (session) dispatch({ type: 'adopt', session: restoreSession(session, environment), source: 'remote' });
   };
 
@@ -97,7 +97,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     storageKey: config.storageKey,
     current: () => core.state(),
     receiveSession: (session) => receive({ session, floor: null }),
-    receiveLogout: (floor) => receive({ session: null, floor }),
+    receiveLogout: (floor, tokens) => dispatch({ type: 'ended', floor, tokens }),
   });
 
   /**
@@ -177,16 +177,16 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     const before = previous.session;
     const after = next.session;
     // A refresh in flight for a login that ended or was replaced is dropped.
-    if (before && (!after || !isSameLogin(before, after))) refresher.abandon();
+    if (before && (!after || !continuesFrom(after, before))) refresher.abandon();
     if (action.type !== 'loaded' && (after !== before || next.floor !== previous.floor)) {
       void store.sync({ session: after, floor: next.floor });
     }
     if (after && after !== before && (action.type === 'login' || action.type === 'refreshed')) {
       tabSync.announceSession(after);
     }
-    if (before && !after && next.floor && (action.type === 'logout' || action.type === 'rejected')) {
-      tabSync.announceLogout(next.floor);
-    }
+    // A tab whose session another tab ended says so too: a tab that took the session from it meanwhile (a new
+    // tab's query answered before the logout arrived here) hears of the end as well.
+    if (before && !after && next.floor) tabSync.announceLogout(next.floor, tokensOf(before));
     if (after !== before || next.backoff !== previous.backoff) schedule(next);
     snapshot.set(toAuthState(next));
     emitEvents(next, previous, action);
@@ -283,19 +283,20 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const manager: TokenManager = {
     ready,
     async setTokens(response) {
+      // The token set was received now, at the call: its lifetime and its order among logins count from here.
+      const receivedMono = environment.monotonicNow();
+      const receivedAt = environment.now();
+      const clockAtCall = core.state().clock;
       await ready;
       if (isDestroyed()) throw destroyedError();
-      const receivedMono = environment.monotonicNow();
-      const tokens = readTokenSet(response, environment.now());
+      const tokens = readTokenSet(response, receivedAt);
       // The new login must order after whatever the storage holds, even where it could not be read at start
       // or was written while this device's clock was ahead.
       const read = await store.read();
-      if (read.kind === 'stored') {
-        const { session, floor } = read.stored;
-        dispatch({ type: 'observe', stamp: Math.max(session?.stamp ?? 0, floor?.stamp ?? 0) });
-      }
+      const stored = read.kind === 'stored' ? read.stored : null;
+      const after = Math.max(clockAtCall, stored?.session?.stamp ?? 0, stored?.floor?.stamp ?? 0);
       if (isDestroyed()) throw destroyedError();
-      dispatch({ type: 'login', tokens, id: environment.createId(), receivedMono });
+      dispatch({ type: 'login', tokens, id: environment.createId(), receivedMono, after });
       await store.settled();
     },
     getAccessToken,

@@ -1,7 +1,7 @@
 import { HttpStatusError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
 import type { Lock } from './lock';
-import { type Clocks, compareSessions, isBornExpired, isSameLogin, refreshedSession, type Session } from './session';
+import { type Clocks, continuesFrom, isBornExpired, refreshedSession, type Session } from './session';
 import type { Action, CoreState, Moment } from './state';
 import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
@@ -72,14 +72,14 @@ export function createRefresher(host: RefresherHost): Refresher {
   const attempt = (start: Session, signal: AbortSignal, release: () => void): Promise<string> => {
     const isStale = (): boolean => {
       const session = host.state().session;
-      return signal.aborted || session === null || !isSameLogin(session, start);
+      return signal.aborted || session === null || !continuesFrom(session, start);
     };
     const underLock = async (): Promise<string> => {
       if (isStale()) throw sessionEnded();
       await host.catchUp();
       if (isStale()) throw sessionEnded();
       const current = host.state().session as Session;
-      if (compareSessions(current, start) > 0) {
+      if (current.accessToken !== start.accessToken) {
         // Another tab refreshed while this one waited for the lock: its tokens are already here.
         release();
         host.dispatch({ type: 'refreshSettled' });
@@ -119,7 +119,7 @@ export function createRefresher(host: RefresherHost): Refresher {
         : null;
       host.dispatch({ type: 'refreshed', from: current, next, at: moment(), bornExpired });
       // A logout that came during the request always wins: then the answer was dropped.
-      if (host.state().session !== next) throw sessionEnded();
+      if (host.state().session?.accessToken !== next.accessToken) throw sessionEnded();
       await host.persisted();
       return next.accessToken;
     };

@@ -63,9 +63,32 @@ export function compareSessions(a: SessionRecord, b: SessionRecord): number {
 
 export const isSameLogin = (a: LoginKey, b: LoginKey): boolean => compareLogins(a, b) === 0;
 
-/** Whether `session` is ended by the logout `floor` (it was signed in at or before that logout). */
+/**
+ * Whether a refresh of `from` speaks for `current` too: the same login, or another login of the same tokens
+ * (two tabs that each `setTokens()` what one login returned). Its answer then continues `current`, since the
+ * refresh token they share was just spent.
+ */
+export function continuesFrom(current: Session, from: Session): boolean {
+  if (isSameLogin(current, from)) return true;
+  return current.refreshToken !== null
+    ? current.refreshToken === from.refreshToken
+    : current.accessToken === from.accessToken;
+}
+
+/**
+ * Whether `session` is ended by the logout `floor`: it was signed in at or before that logout. A login with the
+ * same stamp as the logout was made before its tab heard of it, so the logout wins the tie.
+ */
 export const isEndedBy = (session: LoginKey, floor: LoginKey | null): boolean =>
-  floor !== null && compareLogins(session, floor) <= 0;
+  floor !== null && session.stamp <= floor.stamp;
+
+/** The tokens that name a session's token set for a logout: a login of the same tokens ends with it. */
+export const tokensOf = (session: SessionRecord): string[] =>
+  session.refreshToken === null ? [session.accessToken] : [session.accessToken, session.refreshToken];
+
+/** Whether `session` holds one of `tokens` (tokens of a session that ended). */
+export const holdsAny = (session: SessionRecord, tokens: readonly string[]): boolean =>
+  tokens.includes(session.accessToken) || (session.refreshToken !== null && tokens.includes(session.refreshToken));
 
 const isCount = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_STAMP;

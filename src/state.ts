@@ -8,8 +8,10 @@ import { backoffDelayMs } from './refresh';
 import {
   compareLogins,
   compareSessions,
+  continuesFrom,
   type Due,
   followingHistory,
+  holdsAny,
   isEndedBy,
   isSameLogin,
   type LoginKey,
@@ -17,6 +19,7 @@ import {
   type Session,
   startSession,
   toLoginKey,
+  tokensOf,
 } from './session';
 import type { TokenSet } from './token';
 import type { AuthState } from './types';
@@ -39,6 +42,11 @@ export interface CoreState {
   readonly clock: number;
   readonly refreshing: boolean;
   readonly backoff: Backoff | null;
+  /**
+   * Tokens of sessions that ended (the latest few): a login of the same tokens, made in another tab before it
+   * heard of the logout, ends too, and never comes back through a message.
+   */
+  readonly endedTokens: readonly string[];
 }
 
 /** Readings of both clocks taken together, and a jitter sample, for actions that schedule. */
@@ -51,10 +59,11 @@ export interface Moment {
 export type Action =
   /** The stored session was read (or could not be). */
   | { type: 'loaded'; session: Session | null; floor: LoginKey | null }
-  /** Stamps seen in storage: the clock moves past them, so that a login made next orders after them. */
-  | { type: 'observe'; stamp: number }
-  /** `setTokens()` here; `id` names the new login, `receivedMono` goes with `tokens.receivedAt`. */
-  | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number }
+  /**
+   * `setTokens()` here; `id` names the new login, `receivedMono` goes with `tokens.receivedAt`. `after` is the
+   * latest stamp known when `setTokens()` was called (the clock then, and what storage held).
+   */
+  | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number; after: number }
   /** A session seen in another tab's message or in shared storage: taken when it is news. */
   | { type: 'adopt'; session: Session; source: 'remote' }
   | { type: 'refreshStarted' }
@@ -66,8 +75,8 @@ export type Action =
   /** `logout()` here (`reason`), or the server rejected the refresh of `from` (`'refresh-rejected'`). */
   | { type: 'logout'; reason: string; now: number; id: string }
   | { type: 'rejected'; from: Session }
-  /** Another tab ended every login up to `floor`. */
-  | { type: 'ended'; floor: LoginKey }
+  /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
+  | { type: 'ended'; floor: LoginKey; tokens: readonly string[] }
   | { type: 'destroyed' };
 
 export const INITIAL_STATE: CoreState = Object.freeze({
@@ -77,7 +86,10 @@ export const INITIAL_STATE: CoreState = Object.freeze({
   clock: 0,
   refreshing: false,
   backoff: null,
+  endedTokens: [],
 });
+
+const ENDED_TOKENS_KEPT = 16;
 
 /** Retry-After is honoured up to an hour; a longer one is more likely a mistake than a plan. */
 const RETRY_AFTER_CAP_MS = 3_600_000;
@@ -95,15 +107,20 @@ function nextBackoff(
 
 const laterFloor = (a: LoginKey | null, b: LoginKey): LoginKey => (a && compareLogins(a, b) >= 0 ? a : b);
 
-/** Ends every login up to `floor`. */
-function endUpTo(state: CoreState, floor: LoginKey): CoreState {
+/** Ends every login up to `floor`, and the session if it holds one of `tokens`. */
+function endUpTo(state: CoreState, floor: LoginKey, tokens: readonly string[] = []): CoreState {
   const nextFloor = laterFloor(state.floor, floor);
   const clock = Math.max(state.clock, floor.stamp);
-  if (state.session && isEndedBy(state.session, nextFloor)) {
-    return { ...state, session: null, floor: nextFloor, clock, refreshing: false, backoff: null };
+  const { session } = state;
+  const ending = session && (isEndedBy(session, nextFloor) || holdsAny(session, tokens));
+  const endedTokens = [...(ending ? tokensOf(session) : []), ...tokens, ...state.endedTokens]
+    .filter((token, index, all) => all.indexOf(token) === index)
+    .slice(0, ENDED_TOKENS_KEPT);
+  if (ending) {
+    return { ...state, session: null, floor: nextFloor, clock, refreshing: false, backoff: null, endedTokens };
   }
-  if (nextFloor === state.floor && clock === state.clock) return state;
-  return { ...state, floor: nextFloor, clock };
+  if (nextFloor === state.floor && clock === state.clock && tokens.length === 0) return state;
+  return { ...state, floor: nextFloor, clock, endedTokens };
 }
 
 /** Takes `incoming` when it is news: a later token set of this login, or a later login not ended here. */
@@ -129,23 +146,36 @@ export function reduce(state: CoreState, action: Action): CoreState {
       return action.session ? adopt(withFloor, action.session) : withFloor;
     }
     case 'login': {
-      const stamp = nextStamp(state.clock, action.tokens.receivedAt);
+      // A login is ordered by when it was called: another tab's login or logout made after this call, and heard
+      // of meanwhile (the storage read of setTokens() may take a while), wins over it.
+      const stamp = nextStamp(action.after, action.tokens.receivedAt);
       const session = startSession(action.tokens, { stamp, id: action.id }, action.receivedMono);
-      return { ...state, phase: 'ready', session, clock: stamp, refreshing: false, backoff: null };
+      const clock = Math.max(state.clock, stamp);
+      const overtaken =
+        isEndedBy(session, state.floor) || (state.session !== null && compareSessions(state.session, session) > 0);
+      if (overtaken) return clock === state.clock ? state : { ...state, clock };
+      return { ...state, phase: 'ready', session, clock, refreshing: false, backoff: null };
     }
     case 'adopt':
       return adopt(state, action.session);
-    case 'observe':
-      return action.stamp > state.clock ? { ...state, clock: action.stamp } : state;
     case 'refreshStarted':
       return state.refreshing ? state : { ...state, refreshing: true };
     case 'refreshSettled':
       return state.refreshing ? { ...state, refreshing: false } : state;
     case 'refreshed': {
-      // Dropped when the session moved on meanwhile (a logout, another login, a later token set).
-      if (state.session !== action.from) return { ...state, refreshing: false };
+      const current = state.session;
+      // Dropped when the session moved on meanwhile (a logout, another login, a later token set), unless the
+      // session now held has the very tokens that were refreshed: their refresh token is spent, so the answer
+      // is the only way on.
+      if (
+        current === null ||
+        (current !== action.from && !(current.seq === action.from.seq && continuesFrom(current, action.from)))
+      ) {
+        return { ...state, refreshing: false };
+      }
+      const next = current === action.from ? action.next : { ...action.next, ...toLoginKey(current) };
       const backoff = action.bornExpired ? nextBackoff(state.backoff, action.bornExpired, action.at, null) : null;
-      return { ...state, session: action.next, refreshing: false, backoff };
+      return { ...state, session: next, refreshing: false, backoff };
     }
     case 'refreshFailed': {
       if (state.session !== action.from) return { ...state, refreshing: false };
@@ -159,10 +189,13 @@ export function reduce(state: CoreState, action: Action): CoreState {
       if (!state.session) return state;
       return endUpTo(state, { stamp: nextStamp(state.clock, action.now), id: action.id });
     }
-    case 'rejected':
-      return state.session === action.from ? endUpTo(state, toLoginKey(action.from)) : state;
+    case 'rejected': {
+      const current = state.session;
+      if (current === null || (current !== action.from && !continuesFrom(current, action.from))) return state;
+      return endUpTo(state, laterFloor(toLoginKey(action.from), toLoginKey(current)));
+    }
     case 'ended':
-      return endUpTo(state, action.floor);
+      return endUpTo(state, action.floor, action.tokens);
     case 'destroyed':
       return { ...state, phase: 'destroyed', session: null, refreshing: false, backoff: null };
   }

@@ -2,108 +2,175 @@ import { describe, expect, it, vi } from 'vitest';
 import { openTabChannel, PROTOCOL_NAME, PROTOCOL_VERSION, parseEnvelope } from '../src/channel';
 
 const head = { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, from: 'tab-1' } as const;
+/** A session record of protocol version 2: a login key (`stamp`, `id`), a refresh count and a token set. */
 const session = {
-  sessionId: 'session-1',
+  id: 'session-1',
+  stamp: 1_899_999_000_000,
+  seq: 0,
   accessToken: 'header.payload.signature',
   refreshToken: 'r1',
   expiresAt: 1_900_000_000_000,
   receivedAt: 1_899_999_000_000,
 };
+const floor = { stamp: 1_899_999_000_001, id: 'logout-1' };
+/** The token set a logout ended, which it names so that a login of the same tokens in another tab ends too. */
+const tokens = [session.accessToken, 'r1'];
 const id128 = 'i'.repeat(128);
 const id129 = 'i'.repeat(129);
+const MAX_STAMP = 2 ** 52;
 
 describe('parseEnvelope accepts the messages of the protocol', () => {
   it.each<[string, Record<string, unknown>]>([
-    ['login', { ...head, type: 'login', session }],
-    ['refresh', { ...head, type: 'refresh', session }],
-    ['logout', { ...head, type: 'logout', sessionId: 'session-1' }],
+    ['session after a login', { ...head, type: 'session', session }],
+    ['session after a refresh', { ...head, type: 'session', session: { ...session, seq: 3, accessToken: 'a.b.c' } }],
+    ['logout', { ...head, type: 'logout', ...floor, tokens }],
     ['query', { ...head, type: 'query', queryId: 'q-1' }],
-    ['state with a session', { ...head, type: 'state', to: 'tab-2', queryId: 'q-1', session }],
-    ['state without a session', { ...head, type: 'state', to: 'tab-2', queryId: 'q-1', session: null }],
-    ['login without a refresh token', { ...head, type: 'login', session: { ...session, refreshToken: null } }],
-    ['login of a token that never expires', { ...head, type: 'login', session: { ...session, expiresAt: null } }],
-    ['ids of 128 characters', { ...head, from: id128, type: 'logout', sessionId: id128 }],
-    ['a session id of 128 characters', { ...head, type: 'login', session: { ...session, sessionId: id128 } }],
+    ['state with a session', { ...head, type: 'state', to: 'tab-2', queryId: 'q-1', session, floor: null }],
+    ['state without a session', { ...head, type: 'state', to: 'tab-2', queryId: 'q-1', session: null, floor: null }],
+    ['state with a session and a floor', { ...head, type: 'state', to: 'tab-2', queryId: 'q-1', session, floor }],
+    ['state of a tab that logged out', { ...head, type: 'state', to: 'tab-2', queryId: 'q-1', session: null, floor }],
+    ['session without a refresh token', { ...head, type: 'session', session: { ...session, refreshToken: null } }],
+    ['session of a token that never expires', { ...head, type: 'session', session: { ...session, expiresAt: null } }],
+    ['ids of 128 characters', { ...head, from: id128, type: 'logout', stamp: 1, id: id128, tokens: [] }],
+    ['a session id of 128 characters', { ...head, type: 'session', session: { ...session, id: id128 } }],
+    ['stamp and seq 0', { ...head, type: 'session', session: { ...session, stamp: 0, seq: 0 } }],
+    ['stamp and seq 2^52', { ...head, type: 'session', session: { ...session, stamp: MAX_STAMP, seq: MAX_STAMP } }],
+    ['a logout at stamp 2^52', { ...head, type: 'logout', stamp: MAX_STAMP, id: 'l', tokens }],
+    [
+      'an opaque access token of visible ASCII',
+      { ...head, type: 'session', session: { ...session, accessToken: '!~x' } },
+    ],
   ])('%s', (_label, message) => {
     expect(parseEnvelope(message)).toEqual(message);
   });
 
   it('returns a message whose fields a receiver can use as they are', () => {
-    const parsed = parseEnvelope({ ...head, type: 'refresh', session });
+    const parsed = parseEnvelope({ ...head, type: 'session', session });
 
-    expect(parsed).toMatchObject({ type: 'refresh', from: 'tab-1', session: { accessToken: session.accessToken } });
+    expect(parsed).toMatchObject({ type: 'session', from: 'tab-1', session: { accessToken: session.accessToken } });
   });
 });
 
 describe('parseEnvelope rejects everything else, without throwing', () => {
   const { accessToken: _a, ...noAccessToken } = session;
-  const { sessionId: _s, ...noSessionId } = session;
+  const { id: _s, ...noId } = session;
+  const { stamp: _st, ...noStamp } = session;
+  const { seq: _sq, ...noSeq } = session;
   const { refreshToken: _r, ...noRefreshToken } = session;
   const { expiresAt: _e, ...noExpiresAt } = session;
   const { receivedAt: _t, ...noReceivedAt } = session;
-  const login = (bad: unknown) => ({ ...head, type: 'login', session: bad });
+  const announce = (bad: unknown) => ({ ...head, type: 'session', session: bad });
+  const logout = { ...head, type: 'logout', stamp: 1, id: 's', tokens: [] };
+  const state = { ...head, type: 'state', to: 'tab-2', queryId: 'q', session, floor: null };
+  /** What version 1 of the protocol sent: a session with a `sessionId` and no order. */
+  const { id: v1SessionId, stamp: _v1s, seq: _v1q, ...v1Rest } = session;
+  const v1Session = { sessionId: v1SessionId, ...v1Rest };
+  const v1 = { ...head, version: 1 };
 
   it.each<[string, unknown]>([
     ['undefined', undefined],
     ['null', null],
-    ['a string', 'login'],
-    ['the JSON text of a valid message', JSON.stringify({ ...head, type: 'logout', sessionId: 's' })],
+    ['a string', 'logout'],
+    ['the JSON text of a valid message', JSON.stringify(logout)],
     ['a number', 1],
     ['NaN', Number.NaN],
     ['a boolean', true],
     ['a bigint', 10n],
-    ['a function', () => ({ ...head, type: 'logout', sessionId: 's' })],
-    ['an array', [{ ...head, type: 'logout', sessionId: 's' }]],
+    ['a function', () => logout],
+    ['an array', [logout]],
     ['an empty object', {}],
     ['a Date', new Date()],
-    ['another protocol', { ...head, protocol: 'other', type: 'logout', sessionId: 's' }],
-    ['no protocol', { version: 1, from: 'tab-1', type: 'logout', sessionId: 's' }],
-    ['another version', { ...head, version: 2, type: 'logout', sessionId: 's' }],
-    ['version 0', { ...head, version: 0, type: 'logout', sessionId: 's' }],
-    ['a version as a string', { ...head, version: '1', type: 'logout', sessionId: 's' }],
-    ['no version', { protocol: PROTOCOL_NAME, from: 'tab-1', type: 'logout', sessionId: 's' }],
-    ['no sender', { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, type: 'logout', sessionId: 's' }],
-    ['an empty sender', { ...head, from: '', type: 'logout', sessionId: 's' }],
-    ['a numeric sender', { ...head, from: 7, type: 'logout', sessionId: 's' }],
-    ['a sender id of 129 characters', { ...head, from: id129, type: 'logout', sessionId: 's' }],
-    ['a huge sender id', { ...head, from: 'x'.repeat(1_000_000), type: 'logout', sessionId: 's' }],
-    ['no type', { ...head, sessionId: 's', session }],
+    ['another protocol', { ...logout, protocol: 'other' }],
+    ['no protocol', { version: PROTOCOL_VERSION, from: 'tab-1', type: 'logout', stamp: 1, id: 's', tokens: [] }],
+    ['another version', { ...logout, version: PROTOCOL_VERSION + 1 }],
+    ['version 0', { ...logout, version: 0 }],
+    ['a version as a string', { ...logout, version: String(PROTOCOL_VERSION) }],
+    ['no version', { protocol: PROTOCOL_NAME, from: 'tab-1', type: 'logout', stamp: 1, id: 's', tokens: [] }],
+    [
+      'no sender',
+      { protocol: PROTOCOL_NAME, version: PROTOCOL_VERSION, type: 'logout', stamp: 1, id: 's', tokens: [] },
+    ],
+    ['an empty sender', { ...logout, from: '' }],
+    ['a numeric sender', { ...logout, from: 7 }],
+    ['a sender id of 129 characters', { ...logout, from: id129 }],
+    ['a huge sender id', { ...logout, from: 'x'.repeat(1_000_000) }],
+    ['no type', { ...head, stamp: 1, id: 's', session }],
     ['an unknown type', { ...head, type: 'takeover', session }],
-    ['a type in other case', { ...head, type: 'LOGOUT', sessionId: 's' }],
-    ['a numeric type', { ...head, type: 1, sessionId: 's' }],
-    ['a login without a session', { ...head, type: 'login' }],
-    ['a login with a null session', login(null)],
-    ['a login with a session that is a string', login(JSON.stringify(session))],
-    ['a login with a session that is an array', login([session])],
-    ['a login whose session lacks the access token', login(noAccessToken)],
-    ['a login whose session lacks the session id', login(noSessionId)],
-    ['a login whose session lacks the refresh token', login(noRefreshToken)],
-    ['a login whose session lacks expiresAt', login(noExpiresAt)],
-    ['a login whose session lacks receivedAt', login(noReceivedAt)],
-    ['a login with a numeric accessToken', login({ ...session, accessToken: 12345 })],
-    ['a login with an empty accessToken', login({ ...session, accessToken: '' })],
-    ['a login with a numeric refresh token', login({ ...session, refreshToken: 1 })],
-    ['a login with an empty session id', login({ ...session, sessionId: '' })],
-    ['a login with a numeric session id', login({ ...session, sessionId: 1 })],
-    ['a login with a session id of 129 characters', login({ ...session, sessionId: id129 })],
-    ['a login with a huge session id', login({ ...session, sessionId: 'x'.repeat(1_000_000) })],
-    ['a login with expiresAt as a string', login({ ...session, expiresAt: '1900000000000' })],
-    ['a login with expiresAt NaN', login({ ...session, expiresAt: Number.NaN })],
-    ['a login with expiresAt Infinity', login({ ...session, expiresAt: Number.POSITIVE_INFINITY })],
-    ['a login with receivedAt null', login({ ...session, receivedAt: null })],
-    ['a refresh without a session', { ...head, type: 'refresh' }],
-    ['a refresh with a numeric accessToken', { ...head, type: 'refresh', session: { ...session, accessToken: 1 } }],
-    ['a logout without a session id', { ...head, type: 'logout' }],
-    ['a logout with an empty session id', { ...head, type: 'logout', sessionId: '' }],
-    ['a logout with a numeric session id', { ...head, type: 'logout', sessionId: 1 }],
-    ['a logout with a huge session id', { ...head, type: 'logout', sessionId: 'x'.repeat(1_000_000) }],
+    ['a type in other case', { ...logout, type: 'LOGOUT' }],
+    ['a numeric type', { ...logout, type: 1 }],
+    // Version 1 of the protocol, and its message types under the new version number.
+    ['a version 1 login', { ...v1, type: 'login', session: v1Session }],
+    ['a version 1 refresh', { ...v1, type: 'refresh', session: v1Session }],
+    ['a version 1 logout', { ...v1, type: 'logout', sessionId: 'session-1' }],
+    ['a version 1 state', { ...v1, type: 'state', to: 'tab-2', queryId: 'q', session: v1Session }],
+    ['a version 1 message carrying a version 2 session', { ...v1, type: 'session', session }],
+    ['a login (a type of version 1)', { ...head, type: 'login', session }],
+    ['a refresh (a type of version 1)', { ...head, type: 'refresh', session }],
+    ['a session of version 1 shape', announce(v1Session)],
+    ['a logout by session id (version 1 shape)', { ...head, type: 'logout', sessionId: 'session-1' }],
+    // Session messages.
+    ['a session message without a session', { ...head, type: 'session' }],
+    ['a session message with a null session', announce(null)],
+    ['a session that is a string', announce(JSON.stringify(session))],
+    ['a session that is an array', announce([session])],
+    ['a session lacking the access token', announce(noAccessToken)],
+    ['a session lacking the id', announce(noId)],
+    ['a session lacking the stamp', announce(noStamp)],
+    ['a session lacking seq', announce(noSeq)],
+    ['a session lacking the refresh token', announce(noRefreshToken)],
+    ['a session lacking expiresAt', announce(noExpiresAt)],
+    ['a session lacking receivedAt', announce(noReceivedAt)],
+    ['a numeric accessToken', announce({ ...session, accessToken: 12345 })],
+    ['an empty accessToken', announce({ ...session, accessToken: '' })],
+    ['an accessToken with a space', announce({ ...session, accessToken: 'a b' })],
+    ['an accessToken with a line break (header injection)', announce({ ...session, accessToken: 'a\r\nX-Evil: 1' })],
+    ['an accessToken with a control character', announce({ ...session, accessToken: 'a\u0000b' })],
+    ['an accessToken with a non-ASCII character', announce({ ...session, accessToken: 'a\u00e9b' })],
+    ['a numeric refresh token', announce({ ...session, refreshToken: 1 })],
+    ['an empty session id', announce({ ...session, id: '' })],
+    ['a numeric session id', announce({ ...session, id: 1 })],
+    ['a session id of 129 characters', announce({ ...session, id: id129 })],
+    ['a huge session id', announce({ ...session, id: 'x'.repeat(1_000_000) })],
+    ['a negative stamp', announce({ ...session, stamp: -1 })],
+    ['a fractional stamp', announce({ ...session, stamp: 1.5 })],
+    ['a stamp above 2^52', announce({ ...session, stamp: MAX_STAMP + 1 })],
+    ['a stamp as a string', announce({ ...session, stamp: '1899999000000' })],
+    ['a stamp NaN', announce({ ...session, stamp: Number.NaN })],
+    ['a stamp Infinity', announce({ ...session, stamp: Number.POSITIVE_INFINITY })],
+    ['a null stamp', announce({ ...session, stamp: null })],
+    ['a negative seq', announce({ ...session, seq: -1 })],
+    ['a fractional seq', announce({ ...session, seq: 0.5 })],
+    ['a seq above 2^52', announce({ ...session, seq: MAX_STAMP + 1 })],
+    ['a seq as a string', announce({ ...session, seq: '0' })],
+    ['expiresAt as a string', announce({ ...session, expiresAt: '1900000000000' })],
+    ['expiresAt NaN', announce({ ...session, expiresAt: Number.NaN })],
+    ['expiresAt Infinity', announce({ ...session, expiresAt: Number.POSITIVE_INFINITY })],
+    ['receivedAt null', announce({ ...session, receivedAt: null })],
+    // Logout messages: a login key.
+    ['a logout without a stamp or id', { ...head, type: 'logout', tokens: [] }],
+    ['a logout without a stamp', { ...head, type: 'logout', id: 's', tokens: [] }],
+    ['a logout without an id', { ...head, type: 'logout', stamp: 1, tokens: [] }],
+    ['a logout with an empty id', { ...logout, id: '' }],
+    ['a logout with a numeric id', { ...logout, id: 1 }],
+    ['a logout with an id of 129 characters', { ...logout, id: id129 }],
+    ['a logout with a huge id', { ...logout, id: 'x'.repeat(1_000_000) }],
+    ['a logout with a negative stamp', { ...logout, stamp: -1 }],
+    ['a logout with a fractional stamp', { ...logout, stamp: 1.5 }],
+    ['a logout with a stamp above 2^52', { ...logout, stamp: MAX_STAMP + 1 }],
+    ['a logout with a stamp as a string', { ...logout, stamp: '1' }],
+    // Queries and their answers.
     ['a query without a query id', { ...head, type: 'query' }],
     ['a query with a numeric query id', { ...head, type: 'query', queryId: 1 }],
-    ['a state without an addressee', { ...head, type: 'state', queryId: 'q', session: null }],
-    ['a state without a query id', { ...head, type: 'state', to: 'tab-2', session: null }],
-    ['a state without a session field', { ...head, type: 'state', to: 'tab-2', queryId: 'q' }],
-    ['a state with a malformed session', { ...head, type: 'state', to: 'tab-2', queryId: 'q', session: noAccessToken }],
-    ['a state with a huge addressee', { ...head, type: 'state', to: 'x'.repeat(1_000_000), queryId: 'q', session }],
+    ['a state without an addressee', { ...head, type: 'state', queryId: 'q', session: null, floor: null }],
+    ['a state without a query id', { ...head, type: 'state', to: 'tab-2', session: null, floor: null }],
+    ['a state without a session field', { ...head, type: 'state', to: 'tab-2', queryId: 'q', floor: null }],
+    ['a state without a floor field', { ...head, type: 'state', to: 'tab-2', queryId: 'q', session }],
+    ['a state with a malformed session', { ...state, session: noAccessToken }],
+    ['a state with a session of version 1 shape', { ...state, session: v1Session }],
+    ['a state with a malformed floor', { ...state, floor: { stamp: -1, id: 'l' } }],
+    ['a state with a floor without an id', { ...state, floor: { stamp: 1 } }],
+    ['a state with a floor that is a stamp alone', { ...state, floor: 1 }],
+    ['a state with a huge addressee', { ...state, to: 'x'.repeat(1_000_000) }],
   ])('%s', (_label, data) => {
     expect(() => parseEnvelope(data)).not.toThrow();
     expect(parseEnvelope(data)).toBeNull();
@@ -134,11 +201,10 @@ describe('openTabChannel', () => {
     const fake = createFakeChannel();
     const tab = openTabChannel(fake, 'tab-1', () => {});
 
-    tab.post({ type: 'logout', sessionId: 'session-1' });
+    const logout = { type: 'logout' as const, stamp: 7, id: 'session-1', tokens: ['a.b.c'] };
+    tab.post(logout);
 
-    expect(fake.posted).toEqual([
-      { protocol: 'tokenkeeper', version: 1, from: 'tab-1', type: 'logout', sessionId: 'session-1' },
-    ]);
+    expect(fake.posted).toEqual([{ protocol: 'tokenkeeper', version: 2, from: 'tab-1', ...logout }]);
     expect(parseEnvelope(fake.posted[0])).not.toBeNull();
   });
 
@@ -146,7 +212,7 @@ describe('openTabChannel', () => {
     const fake = createFakeChannel();
     const onMessage = vi.fn();
     openTabChannel(fake, 'tab-1', onMessage);
-    const message = { ...head, from: 'tab-2', type: 'login', session };
+    const message = { ...head, from: 'tab-2', type: 'session', session };
 
     fake.deliver(message);
 
@@ -159,7 +225,7 @@ describe('openTabChannel', () => {
     const onMessage = vi.fn();
     openTabChannel(fake, 'tab-1', onMessage);
 
-    fake.deliver({ ...head, from: 'tab-1', type: 'logout', sessionId: 'session-1' });
+    fake.deliver({ ...head, from: 'tab-1', type: 'logout', stamp: 7, id: 'session-1', tokens: [] });
 
     expect(onMessage).not.toHaveBeenCalled();
   });
@@ -173,7 +239,8 @@ describe('openTabChannel', () => {
       fake.deliver(null);
       fake.deliver('logout');
       fake.deliver({ ...head, from: 'tab-2', type: 'logout' });
-      fake.deliver({ ...head, from: 'tab-2', version: 2, type: 'logout', sessionId: 's' });
+      fake.deliver({ ...head, from: 'tab-2', version: 1, type: 'logout', sessionId: 's' });
+      fake.deliver({ ...head, from: 'tab-2', version: 3, type: 'logout', stamp: 1, id: 's', tokens: [] });
       fake.onmessage?.(undefined as unknown as { data: unknown });
       fake.onmessage?.(null as unknown as { data: unknown });
     }).not.toThrow();
@@ -202,7 +269,8 @@ describe('openTabChannel', () => {
     };
     const tab = openTabChannel(fake, 'tab-1', () => {});
 
-    expect(() => tab.post({ type: 'logout', sessionId: 's' })).not.toThrow();
+    const logout = { type: 'logout' as const, stamp: 1, id: 's', tokens: [] };
+    expect(() => tab.post(logout)).not.toThrow();
     expect(() => tab.close()).not.toThrow();
   });
 });

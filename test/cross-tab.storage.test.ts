@@ -65,26 +65,49 @@ function openChannelObserver(): unknown[] {
   return seen;
 }
 
-interface StoredSession {
-  v: number;
-  sessionId: string;
+/** What another tab posts on the test's channel (a channel of its own, so no observer hears it as this tab's). */
+function otherTabPosts(message: Record<string, unknown>): void {
+  const channel = new BroadcastChannel(channelName);
+  rawChannels.push(channel);
+  channel.postMessage({ protocol: 'tokenkeeper', version: 2, from: 'other-tab', ...message });
+}
+
+/** A login as the stored format names it: a logout's key ends every login ordered at or before it. */
+interface LoginKey {
+  stamp: number;
+  id: string;
+}
+
+interface SessionRecord extends LoginKey {
+  seq: number;
   accessToken: string;
   refreshToken: string | null;
   expiresAt: number | null;
   receivedAt: number;
 }
 
-const readStored = (): StoredSession => JSON.parse(localStorage.getItem(storageKey)!) as StoredSession;
+/** What the storage holds (format version 2): the session, and the latest logout. */
+interface Stored {
+  v: number;
+  session: SessionRecord | null;
+  floor: LoginKey | null;
+}
+
+const readStored = (): Stored => JSON.parse(localStorage.getItem(storageKey)!) as Stored;
+const loginKeyOf = ({ stamp, id }: LoginKey): LoginKey => ({ stamp, id });
+/** The stored text of a session, as another tab writes it. */
+const storedText = (session: SessionRecord | null, floor: LoginKey | null = null): string =>
+  JSON.stringify({ v: 2, session, floor });
 
 /** A tab signed in through setTokens(), as the page that logged in; returns what it stored. */
-async function signedInTab() {
-  const auth = openTab();
+async function signedInTab(options: Parameters<typeof openTab>[0] = {}) {
+  const auth = openTab(options);
   await auth.ready;
   const access = jwtFor(LIFETIME_S);
   await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
   const stored = readStored();
-  expect(stored.accessToken).toBe(access);
-  return { auth, access, stored };
+  expect(stored).toMatchObject({ v: 2, session: { accessToken: access, seq: 0 }, floor: null });
+  return { auth, access, stored, session: stored.session! };
 }
 
 /** What another tab does: change localStorage, after which the browser fires `storage` in this tab. */
@@ -105,9 +128,8 @@ function spyOnStorageWrites() {
 }
 
 describe('storage events from another tab', () => {
-  it("signs out on a storage event whose newValue is null, with reason 'remote', without touching storage or echoing", async () => {
-    const { auth, stored } = await signedInTab();
-    const observed = openChannelObserver();
+  it("signs out without a channel on a storage event whose newValue is null, with reason 'remote', without touching storage", async () => {
+    const { auth, stored } = await signedInTab({ channel: false });
     const events = recordEvents(auth);
     localStorage.removeItem(storageKey); // the other tab's logout cleared it
     const writes = spyOnStorageWrites();
@@ -120,56 +142,152 @@ describe('storage events from another tab', () => {
     await settle();
     expect(writes.setItem).not.toHaveBeenCalled();
     expect(writes.removeItem).not.toHaveBeenCalled();
-    expect(observed).toEqual([]);
     expect(requests.logout.seen).toHaveLength(0);
   });
 
-  it('leaves a newer login that is already in storage alone when the end of the old session is heard', async () => {
-    const { auth, stored } = await signedInTab();
-    // The other tab logged out and, at once, in again: by the time this tab hears of the removal, storage
-    // holds the new login; a tab that cleared storage on the removal would sign every tab out.
-    const next = {
-      ...stored,
-      sessionId: 'next-login',
-      accessToken: jwtFor(LIFETIME_S),
-      receivedAt: stored.receivedAt + 1,
-    };
-    localStorage.setItem(storageKey, JSON.stringify(next));
+  it("with a channel, leaves the end of the session to the channel's logout: the removal alone changes nothing, the logout signs out with reason 'remote', without touching storage, and passes on only that logout", async () => {
+    const { auth, stored, session } = await signedInTab();
+    const observed = openChannelObserver();
+    const events = recordEvents(auth);
+    const before = auth.getState();
+    localStorage.removeItem(storageKey); // the other tab's logout cleared it (or a write of its own failed)
     const writes = spyOnStorageWrites();
 
     fireStorageEvent({ key: storageKey, oldValue: JSON.stringify(stored), newValue: null, storageArea: localStorage });
 
-    expect(auth.getState().status).toBe('unauthenticated');
-    await settle();
-    expect(writes.removeItem).not.toHaveBeenCalled();
-    expect(readStored()).toEqual(next);
-  });
-
-  it('signs out when another tab clears the whole localStorage (key null)', async () => {
-    const { auth } = await signedInTab();
-    const events = recordEvents(auth);
-    localStorage.clear();
-    const writes = spyOnStorageWrites();
-
-    fireStorageEvent({ key: null, oldValue: null, newValue: null, storageArea: localStorage });
-
-    expect(auth.getState().status).toBe('unauthenticated');
+    // A removal may only be another tab's failed write clearing the key: the channel says when a login ends.
+    expect(auth.getState()).toBe(before);
+    expect(events).toEqual({ login: [], refresh: [], logout: [], error: [] });
+    otherTabPosts({ type: 'logout', ...loginKeyOf(session), tokens: [] });
+    await vi.waitFor(() => expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null }));
     expect(events.logout).toEqual([{ reason: 'remote' }]);
+    await expect(auth.getAccessToken()).resolves.toBeNull();
+    await settle();
     expect(writes.setItem).not.toHaveBeenCalled();
     expect(writes.removeItem).not.toHaveBeenCalled();
+    // What the tab posts is the same logout, passed on (a tab that took the session from it hears of the end
+    // too), never the session itself.
+    const own = observed.filter((m) => (m as { from?: unknown }).from !== 'other-tab');
+    expect(own).toEqual([expect.objectContaining({ type: 'logout', ...loginKeyOf(session) })]);
+    expect(requests.logout.seen).toHaveLength(0);
+  });
+
+  it.each([
+    ['without a channel', { channel: false as const }, 'unauthenticated'],
+    ['with a channel', {}, 'authenticated'],
+  ])(
+    'leaves a newer login that is already in storage alone when the removal of the old session is heard, %s',
+    async (_label, options, status) => {
+      const { auth, stored, session } = await signedInTab(options);
+      // The other tab logged out and, at once, in again: by the time this tab hears of the removal, storage
+      // holds the new login; a tab that cleared storage on the removal would sign every tab out.
+      const logout = { stamp: session.stamp + 1, id: 'logout-elsewhere' };
+      const next = storedText(
+        {
+          ...session,
+          id: 'next-login',
+          stamp: session.stamp + 2,
+          accessToken: jwtFor(LIFETIME_S),
+          receivedAt: session.receivedAt + 1,
+        },
+        logout,
+      );
+      localStorage.setItem(storageKey, next);
+      const writes = spyOnStorageWrites();
+
+      fireStorageEvent({
+        key: storageKey,
+        oldValue: JSON.stringify(stored),
+        newValue: null,
+        storageArea: localStorage,
+      });
+
+      // Without a channel the removal ends the login it removed; with one, the channel's messages will say.
+      expect(auth.getState().status).toBe(status);
+      await settle();
+      expect(writes.setItem).not.toHaveBeenCalled();
+      expect(writes.removeItem).not.toHaveBeenCalled();
+      expect(localStorage.getItem(storageKey)).toBe(next);
+    },
+  );
+
+  // A clear() is never a write of this library failing (that removes our key alone), so it signs out with a
+  // channel open as well as without one: nothing else will say that the stored session is gone.
+  it.each([
+    ['with a channel', {}],
+    ['without a channel', { channel: false as const }],
+  ])(
+    "signs out when another tab clears the whole localStorage (key null), with reason 'remote', %s",
+    async (_label, options) => {
+      const { auth } = await signedInTab(options);
+      const events = recordEvents(auth);
+      localStorage.clear();
+      const writes = spyOnStorageWrites();
+
+      fireStorageEvent({ key: null, oldValue: null, newValue: null, storageArea: localStorage });
+
+      expect(auth.getState().status).toBe('unauthenticated');
+      expect(events.logout).toEqual([{ reason: 'remote' }]);
+      expect(writes.setItem).not.toHaveBeenCalled();
+      expect(writes.removeItem).not.toHaveBeenCalled();
+    },
+  );
+
+  it.each([
+    ['with a channel', {}],
+    ['without a channel', { channel: false as const }],
+  ])(
+    "signs out on a storage event carrying a logout that ends this login (a tombstone), with reason 'remote', without writing, passing on only that logout, %s",
+    async (_label, options) => {
+      const { auth, session } = await signedInTab(options);
+      const observed = openChannelObserver();
+      const events = recordEvents(auth);
+      const writes = spyOnStorageWrites();
+
+      // The other tab's logout could not remove the key, so it left the logout in its place.
+      otherTabWrites(storageKey, storedText(null, { stamp: session.stamp, id: session.id }));
+
+      expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
+      expect(events.logout).toEqual([{ reason: 'remote' }]);
+      await expect(auth.getAccessToken()).resolves.toBeNull();
+      await settle();
+      expect(writes.setItem).toHaveBeenCalledTimes(1); // the other tab's
+      expect(writes.removeItem).not.toHaveBeenCalled();
+      expect(readStored()).toEqual({ v: 2, session: null, floor: loginKeyOf(session) });
+      // The tab passes on the logout that ended its session (see the relay in manager.ts), nothing else.
+      expect(observed).toEqual(
+        options.channel === false ? [] : [expect.objectContaining({ type: 'logout', ...loginKeyOf(session) })],
+      );
+      expect(requests.logout.seen).toHaveLength(0);
+    },
+  );
+
+  it('stays signed in on a tombstone whose logout comes before this login', async () => {
+    const { auth, session } = await signedInTab();
+    const events = recordEvents(auth);
+
+    otherTabWrites(storageKey, storedText(null, { stamp: session.stamp - 1, id: session.id }));
+
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: session.accessToken });
+    expect(events).toEqual({ login: [], refresh: [], logout: [], error: [] });
+    await expect(auth.getAccessToken()).resolves.toBe(session.accessToken);
   });
 
   it("takes a newer token set of the same login from a storage event, with a 'refresh' event from 'remote'", async () => {
-    const { auth, stored } = await signedInTab();
+    const { auth, stored, session } = await signedInTab();
     const observed = openChannelObserver();
     const events = recordEvents(auth);
     const fresh = jwtFor(LIFETIME_S);
-    const refreshed: StoredSession = {
+    const refreshed: Stored = {
       ...stored,
-      accessToken: fresh,
-      refreshToken: 'r2',
-      expiresAt: stored.expiresAt! + 60_000,
-      receivedAt: stored.receivedAt + 60_000,
+      session: {
+        ...session,
+        seq: session.seq + 1,
+        accessToken: fresh,
+        refreshToken: 'r2',
+        expiresAt: session.expiresAt! + 60_000,
+        receivedAt: session.receivedAt + 60_000,
+      },
     };
     const newValue = JSON.stringify(refreshed);
     localStorage.setItem(storageKey, newValue);
@@ -177,12 +295,9 @@ describe('storage events from another tab', () => {
 
     fireStorageEvent({ key: storageKey, oldValue: JSON.stringify(stored), newValue, storageArea: localStorage });
 
-    expect(auth.getState()).toMatchObject({
-      status: 'authenticated',
-      accessToken: fresh,
-      expiresAt: refreshed.expiresAt,
-    });
-    expect(events.refresh).toEqual([{ accessToken: fresh, expiresAt: refreshed.expiresAt, source: 'remote' }]);
+    const expiresAt = refreshed.session!.expiresAt;
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: fresh, expiresAt });
+    expect(events.refresh).toEqual([{ accessToken: fresh, expiresAt, source: 'remote' }]);
     expect(events.login).toEqual([]);
     await expect(auth.getAccessToken()).resolves.toBe(fresh);
     await settle();
@@ -194,17 +309,22 @@ describe('storage events from another tab', () => {
   });
 
   it("takes a different, newer login from a storage event, with a 'login' event from 'remote'", async () => {
-    const { auth, stored } = await signedInTab();
+    const { auth, stored, session } = await signedInTab();
     const observed = openChannelObserver();
     const events = recordEvents(auth);
     const other = jwtFor(LIFETIME_S, { sub: 'user-2' });
-    const login: StoredSession = {
-      v: 1,
-      sessionId: 'another-login',
-      accessToken: other,
-      refreshToken: 'r9',
-      expiresAt: stored.receivedAt + 1_000 + LIFETIME_S * 1000,
-      receivedAt: stored.receivedAt + 1_000,
+    const login: Stored = {
+      v: 2,
+      session: {
+        id: 'another-login',
+        stamp: session.stamp + 1,
+        seq: 0,
+        accessToken: other,
+        refreshToken: 'r9',
+        expiresAt: session.receivedAt + 1_000 + LIFETIME_S * 1000,
+        receivedAt: session.receivedAt + 1_000,
+      },
+      floor: null,
     };
     const newValue = JSON.stringify(login);
     localStorage.setItem(storageKey, newValue);
@@ -222,22 +342,49 @@ describe('storage events from another tab', () => {
     expect(observed).toEqual([]);
   });
 
+  it("takes a newer login written in the version 1 format (an older tokenkeeper in another tab), with a 'login' event from 'remote'", async () => {
+    const { auth, stored, session } = await signedInTab();
+    const events = recordEvents(auth);
+    const other = jwtFor(LIFETIME_S, { sub: 'user-2' });
+    // Version 1 had no order: the login is stamped with its receipt time when read.
+    const login = {
+      v: 1,
+      sessionId: 'another-login',
+      accessToken: other,
+      refreshToken: 'r9',
+      expiresAt: session.receivedAt + 1_000 + LIFETIME_S * 1000,
+      receivedAt: session.receivedAt + 1_000,
+    };
+    const newValue = JSON.stringify(login);
+    localStorage.setItem(storageKey, newValue);
+    const writes = spyOnStorageWrites();
+
+    fireStorageEvent({ key: storageKey, oldValue: JSON.stringify(stored), newValue, storageArea: localStorage });
+
+    expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: other, claims: { sub: 'user-2' } });
+    expect(events.login).toEqual([{ source: 'remote' }]);
+    expect(events.logout).toEqual([]);
+    await settle();
+    expect(writes.removeItem).not.toHaveBeenCalled();
+  });
+
   it("signs in a signed-out tab when another tab logs in, with a 'login' event from 'remote'", async () => {
     const auth = openTab();
     await auth.ready;
     const events = recordEvents(auth);
     const access = jwtFor(LIFETIME_S);
     const now = Date.now();
-    const login: StoredSession = {
-      v: 1,
-      sessionId: 'login-elsewhere',
+    const login: SessionRecord = {
+      id: 'login-elsewhere',
+      stamp: now,
+      seq: 0,
       accessToken: access,
       refreshToken: 'r1',
       expiresAt: now + LIFETIME_S * 1000,
       receivedAt: now,
     };
 
-    otherTabWrites(storageKey, JSON.stringify(login));
+    otherTabWrites(storageKey, storedText(login));
 
     expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: access });
     expect(events.login).toEqual([{ source: 'remote' }]);
@@ -259,7 +406,9 @@ describe('storage events from another tab', () => {
 
     expect(auth.getState()).toBe(before);
     expect(events).toEqual({ login: [], refresh: [], logout: [], error: [] });
+    await settle();
     expect(writes.setItem).not.toHaveBeenCalled();
+    expect(writes.removeItem).not.toHaveBeenCalled();
   });
 
   it.each([
@@ -269,18 +418,65 @@ describe('storage events from another tab', () => {
     ['an empty object', '{}'],
     ['an array', '[]'],
     ['another storage format version', 'VERSION'],
+    ['a bare session record without the format wrapper', 'BARE'],
+    ['a stored value without a session field', 'NO_SESSION_FIELD'],
+    ['a stored value without a floor field', 'NO_FLOOR_FIELD'],
     ['a session without an access token', 'NO_ACCESS_TOKEN'],
     ['a session with a numeric access token', 'NUMERIC_ACCESS_TOKEN'],
+    ['a session with an access token that is not header-safe', 'UNSAFE_ACCESS_TOKEN'],
+    ['a session without a stamp', 'NO_STAMP'],
+    ['a session with a negative stamp', 'NEGATIVE_STAMP'],
+    ['a session with a fractional stamp', 'FRACTIONAL_STAMP'],
+    ['a session with a stamp above 2^52', 'HUGE_STAMP'],
+    ['a session with a stamp as a string', 'STRING_STAMP'],
+    ['a session without seq', 'NO_SEQ'],
+    ['a session with a negative seq', 'NEGATIVE_SEQ'],
+    ['a session with a seq as a string', 'STRING_SEQ'],
+    ['a session with an empty id', 'EMPTY_ID'],
+    ['a session with an id of 129 characters', 'LONG_ID'],
+    ['a logout with a malformed floor', 'BAD_FLOOR'],
+    ['a version 1 session without an access token', 'V1_NO_ACCESS_TOKEN'],
   ])('ignores a storage event whose newValue is unreadable: %s', async (_label, kind) => {
-    const { auth, stored } = await signedInTab();
+    const { auth, stored, session } = await signedInTab();
     const events = recordEvents(auth);
     const before = auth.getState();
-    const later = { ...stored, sessionId: 'intruder', receivedAt: stored.receivedAt + 60_000 };
+    // Read naively, each would replace the session with a later login, or end it.
+    const later: SessionRecord = {
+      ...session,
+      id: 'intruder',
+      stamp: session.stamp + 60_000,
+      receivedAt: session.receivedAt + 60_000,
+    };
     const { accessToken: _dropped, ...withoutAccessToken } = later;
+    const { stamp: _noStamp, ...withoutStamp } = later;
+    const { seq: _noSeq, ...withoutSeq } = later;
+    const wrapped = (value: unknown): string => JSON.stringify({ v: 2, session: value, floor: null });
     const values: Record<string, string> = {
-      VERSION: JSON.stringify({ ...later, v: 2 }),
-      NO_ACCESS_TOKEN: JSON.stringify(withoutAccessToken),
-      NUMERIC_ACCESS_TOKEN: JSON.stringify({ ...later, accessToken: 42 }),
+      VERSION: JSON.stringify({ v: 3, session: later, floor: null }),
+      BARE: JSON.stringify(later),
+      NO_SESSION_FIELD: JSON.stringify({ v: 2, floor: loginKeyOf(later) }),
+      NO_FLOOR_FIELD: JSON.stringify({ v: 2, session: later }),
+      NO_ACCESS_TOKEN: wrapped(withoutAccessToken),
+      NUMERIC_ACCESS_TOKEN: wrapped({ ...later, accessToken: 42 }),
+      UNSAFE_ACCESS_TOKEN: wrapped({ ...later, accessToken: `${later.accessToken}\r\nX-Evil: 1` }),
+      NO_STAMP: wrapped(withoutStamp),
+      NEGATIVE_STAMP: wrapped({ ...later, stamp: -1 }),
+      FRACTIONAL_STAMP: wrapped({ ...later, stamp: later.stamp + 0.5 }),
+      HUGE_STAMP: wrapped({ ...later, stamp: 2 ** 52 + 1 }),
+      STRING_STAMP: wrapped({ ...later, stamp: String(later.stamp) }),
+      NO_SEQ: wrapped(withoutSeq),
+      NEGATIVE_SEQ: wrapped({ ...later, seq: -1 }),
+      STRING_SEQ: wrapped({ ...later, seq: '0' }),
+      EMPTY_ID: wrapped({ ...later, id: '' }),
+      LONG_ID: wrapped({ ...later, id: 'i'.repeat(129) }),
+      BAD_FLOOR: JSON.stringify({ v: 2, session: null, floor: { stamp: String(later.stamp), id: 'logout' } }),
+      V1_NO_ACCESS_TOKEN: JSON.stringify({
+        v: 1,
+        sessionId: 'intruder',
+        refreshToken: 'r1',
+        expiresAt: later.expiresAt,
+        receivedAt: later.receivedAt,
+      }),
     };
     const newValue = values[kind] ?? kind;
     const writes = spyOnStorageWrites();
@@ -291,21 +487,26 @@ describe('storage events from another tab', () => {
 
     expect(auth.getState()).toBe(before);
     expect(events).toEqual({ login: [], refresh: [], logout: [], error: [] });
+    await settle();
     expect(writes.setItem).not.toHaveBeenCalled();
     expect(writes.removeItem).not.toHaveBeenCalled();
   });
 
+  // Each carries a logout that ends the session: acted on, it would sign the tab out.
   it.each([
-    ['another key', () => ({ key: 'some-other-key', newValue: null, storageArea: localStorage })],
-    ['a key that only starts with ours', () => ({ key: `${storageKey}-x`, newValue: null, storageArea: localStorage })],
-    ['our key in sessionStorage', () => ({ key: storageKey, newValue: null, storageArea: sessionStorage })],
-    ['an event without a storage area', () => ({ key: storageKey, newValue: null })],
+    ['another key', (newValue: string) => ({ key: 'some-other-key', newValue, storageArea: localStorage })],
+    [
+      'a key that only starts with ours',
+      (newValue: string) => ({ key: `${storageKey}-x`, newValue, storageArea: localStorage }),
+    ],
+    ['our key in sessionStorage', (newValue: string) => ({ key: storageKey, newValue, storageArea: sessionStorage })],
+    ['an event without a storage area', (newValue: string) => ({ key: storageKey, newValue })],
   ])('ignores a storage event for %s', async (_label, init) => {
-    const { auth, access } = await signedInTab();
+    const { auth, access, session } = await signedInTab();
     const events = recordEvents(auth);
     const before = auth.getState();
 
-    fireStorageEvent(init());
+    fireStorageEvent(init(storedText(null, loginKeyOf(session))));
 
     expect(auth.getState()).toBe(before);
     expect(events).toEqual({ login: [], refresh: [], logout: [], error: [] });

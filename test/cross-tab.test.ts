@@ -34,7 +34,24 @@ type ChannelLike = NonNullable<ReturnType<NonNullable<Environment['createChannel
  */
 const asChannel = (channel: BroadcastChannel): ChannelLike => channel;
 
-const PROTOCOL = { protocol: 'tokenkeeper', version: 1 } as const;
+const PROTOCOL = { protocol: 'tokenkeeper', version: 2 } as const;
+
+/** A login as the protocol names it: every login ordered at or before a logout's key ends with it. */
+interface LoginKey {
+  stamp: number;
+  id: string;
+}
+
+/** A session record as it crosses tabs and sits in storage. */
+interface SessionRecord extends LoginKey {
+  seq: number;
+  accessToken: string;
+  refreshToken: string | null;
+  expiresAt: number | null;
+  receivedAt: number;
+}
+
+const loginKeyOf = ({ stamp, id }: LoginKey): LoginKey => ({ stamp, id });
 
 const rawChannels: BroadcastChannel[] = [];
 
@@ -107,8 +124,10 @@ interface RawMessage {
   type?: unknown;
   to?: unknown;
   queryId?: unknown;
-  sessionId?: unknown;
-  session?: { sessionId: string; accessToken: string } | null;
+  stamp?: unknown;
+  id?: unknown;
+  session?: SessionRecord | null;
+  floor?: LoginKey | null;
 }
 
 /**
@@ -173,9 +192,17 @@ function createQueueLock(): Lock {
 
 const noOpLock: Lock = (_name, fn) => fn();
 
-/** The stored session record in a test storage. */
-function storedRecord(storage: ReturnType<typeof createTestStorage>): { sessionId: string; accessToken: string } {
-  return JSON.parse(storage.values.get(storageKey)!) as { sessionId: string; accessToken: string };
+/** What a test storage holds: the session and the latest logout. */
+function storedRecord(storage: ReturnType<typeof createTestStorage>): {
+  v: number;
+  session: SessionRecord | null;
+  floor: LoginKey | null;
+} {
+  return JSON.parse(storage.values.get(storageKey)!) as {
+    v: number;
+    session: SessionRecord | null;
+    floor: LoginKey | null;
+  };
 }
 
 describe('login, refresh and logout reach the other tabs', () => {
@@ -512,7 +539,7 @@ describe('a logout beats a refresh across tabs', () => {
       await vi.waitFor(() => {
         for (const tab of [b!, c!]) expect(tab.getState().status).toBe('authenticated');
       });
-      const { sessionId } = storedRecord(storage);
+      const stored = storedRecord(storage).session!;
       const events = [a!, b!, c!].map(recordEvents);
 
       const refreshing = outcome(a!.refresh());
@@ -535,16 +562,19 @@ describe('a logout beats a refresh across tabs', () => {
       expect(events[0]!.logout).toEqual([{ reason: 'remote' }]);
       expect(events[1]!.logout).toEqual([{ reason: 'user' }]);
       expect(events[2]!.logout).toEqual([{ reason: 'remote' }]);
-      expect(probe.seen.filter((m) => m.type === 'refresh')).toEqual([]);
+      // No tab announced the token set the server sent after the logout.
+      expect(probe.seen.filter((m) => m.type === 'session' && m.session!.seq > 0)).toEqual([]);
+      expect(probe.seen.filter((m) => refresh.issued.includes(m.session?.accessToken as string))).toEqual([]);
       expect(logout.seen).toHaveLength(1);
 
-      // A late 'refresh' for the session that ended (a tab that missed the logout) brings it back nowhere.
+      // A late token set of the login that ended (a tab that missed the logout) brings it back nowhere.
       probe.post({
         ...PROTOCOL,
         from: 'late-tab',
-        type: 'refresh',
+        type: 'session',
         session: {
-          sessionId,
+          ...loginKeyOf(stored),
+          seq: stored.seq + 1,
           accessToken: refresh.issued[0],
           refreshToken: 'r2',
           expiresAt: START_MS + 10 * LIFETIME_MS,
@@ -553,6 +583,10 @@ describe('a logout beats a refresh across tabs', () => {
       });
       const answers = await probe.barrier(3);
       expect(answers.map((m) => m.session)).toEqual([null, null, null]);
+      // Every tab knows the same logout, and it ends the login that was refreshing.
+      const [floor] = answers.map((m) => m.floor);
+      expect(answers.map((m) => m.floor)).toEqual([floor, floor, floor]);
+      expect(floor!.stamp).toBeGreaterThanOrEqual(stored.stamp);
       for (const tab of [a!, b!, c!]) expect(tab.getState().status).toBe('unauthenticated');
       for (const e of events) {
         expect(e.refresh).toEqual([]);
@@ -597,67 +631,114 @@ describe('concurrent logins in two tabs', () => {
 });
 
 describe('messages that are not of the protocol', () => {
-  /** Values that, read naively, would sign the tabs out or into another session. */
-  function malformed(sessionId: string): [string, unknown][] {
+  /**
+   * Values that, read naively, would sign the tabs out (a logout at or after `current`, the login they hold)
+   * or into another session (a later login), or hand them a bad token set of their own login.
+   */
+  function malformed(current: LoginKey): [string, unknown][] {
     const future = START_MS + 10 * LIFETIME_MS;
-    const session = {
-      sessionId: 'intruder-session',
+    const session: SessionRecord = {
+      id: 'intruder-session',
+      stamp: future,
+      seq: 0,
       accessToken: jwtFor(LIFETIME_S, { sub: 'intruder' }),
       refreshToken: 'stolen',
       expiresAt: future + LIFETIME_MS,
       receivedAt: future,
     };
     const { accessToken: _dropped, ...withoutAccessToken } = session;
+    const { stamp: _noStamp, ...withoutStamp } = session;
+    const { seq: _noSeq, ...withoutSeq } = session;
+    const logout = { ...PROTOCOL, from: 'x', type: 'logout', ...current, tokens: [] };
+    const announce = (bad: unknown) => ({ ...PROTOCOL, from: 'x', type: 'session', session: bad });
+    /** A later token set of the tabs' own login. */
+    const ownRefresh = { ...session, ...current, seq: 1 };
+    /** What version 1 of the protocol sent: sessions named by `sessionId`, logouts of one session id. */
+    const v1Session = {
+      sessionId: session.id,
+      accessToken: session.accessToken,
+      refreshToken: session.refreshToken,
+      expiresAt: session.expiresAt,
+      receivedAt: session.receivedAt,
+    };
+    const v1 = { ...PROTOCOL, version: 1, from: 'x' };
     return [
       ['a string', 'logout'],
-      ['a JSON string', JSON.stringify({ ...PROTOCOL, from: 'x', type: 'logout', sessionId })],
+      ['a JSON string', JSON.stringify(logout)],
       ['a number', 42],
       ['null', null],
       ['undefined', undefined],
       ['a boolean', true],
-      ['an array', [{ ...PROTOCOL, from: 'x', type: 'logout', sessionId }]],
+      ['an array', [logout]],
       ['an empty object', {}],
-      ['another protocol', { protocol: 'other-lib', version: 1, from: 'x', type: 'logout', sessionId }],
-      ['no protocol', { version: 1, from: 'x', type: 'logout', sessionId }],
-      ['another version', { ...PROTOCOL, version: 2, from: 'x', type: 'logout', sessionId }],
-      ['a version as a string', { ...PROTOCOL, version: '1', from: 'x', type: 'logout', sessionId }],
-      ['no sender', { ...PROTOCOL, type: 'logout', sessionId }],
-      ['an empty sender', { ...PROTOCOL, from: '', type: 'logout', sessionId }],
-      ['an unknown type', { ...PROTOCOL, from: 'x', type: 'nuke', sessionId, session }],
-      ['no type', { ...PROTOCOL, from: 'x', sessionId, session }],
-      ['a logout without a session id', { ...PROTOCOL, from: 'x', type: 'logout' }],
-      ['a logout with a numeric session id', { ...PROTOCOL, from: 'x', type: 'logout', sessionId: 7 }],
-      ['a login without a session', { ...PROTOCOL, from: 'x', type: 'login' }],
-      ['a login whose session is null', { ...PROTOCOL, from: 'x', type: 'login', session: null }],
+      ['another protocol', { ...logout, protocol: 'other-lib' }],
+      ['no protocol', { version: PROTOCOL.version, from: 'x', type: 'logout', ...current, tokens: [] }],
+      ['another version', { ...logout, version: PROTOCOL.version + 1 }],
+      ['a version as a string', { ...logout, version: String(PROTOCOL.version) }],
+      ['no sender', { ...PROTOCOL, type: 'logout', ...current, tokens: [] }],
+      ['an empty sender', { ...logout, from: '' }],
+      ['an unknown type', { ...logout, type: 'nuke', session }],
+      ['no type', { ...PROTOCOL, from: 'x', ...current, session }],
+      ['a version 1 logout of the session', { ...v1, type: 'logout', sessionId: current.id }],
+      ['a version 1 login', { ...v1, type: 'login', session: v1Session }],
+      ['a version 1 refresh', { ...v1, type: 'refresh', session: { ...v1Session, sessionId: current.id } }],
+      ['a login (a type of version 1) with a version 2 session', { ...PROTOCOL, from: 'x', type: 'login', session }],
+      ['a logout by session id (version 1 shape)', { ...PROTOCOL, from: 'x', type: 'logout', sessionId: current.id }],
+      ['a logout without a stamp or id', { ...PROTOCOL, from: 'x', type: 'logout', tokens: [] }],
+      ['a logout without a stamp', { ...PROTOCOL, from: 'x', type: 'logout', id: current.id, tokens: [] }],
+      ['a logout with a numeric id', { ...logout, id: 7 }],
+      ['a logout with a huge id', { ...logout, id: 'x'.repeat(100_000) }],
+      ['a logout with a stamp as a string', { ...logout, stamp: String(current.stamp) }],
+      ['a logout with a fractional stamp', { ...logout, stamp: current.stamp + 0.5 }],
+      ['a logout with a stamp above 2^52', { ...logout, stamp: 2 ** 52 + 1 }],
+      ['a logout with an infinite stamp', { ...logout, stamp: Number.POSITIVE_INFINITY }],
+      ['a session message without a session', { ...PROTOCOL, from: 'x', type: 'session' }],
+      ['a session message whose session is null', announce(null)],
+      ['a session of version 1 shape', announce(v1Session)],
+      ['a session lacking the access token', announce(withoutAccessToken)],
+      ['a session lacking receivedAt', announce({ ...session, receivedAt: undefined })],
+      ['a session lacking the stamp', announce(withoutStamp)],
+      ['a session lacking seq', announce(withoutSeq)],
+      ['a session with a numeric accessToken', announce({ ...session, accessToken: 12345 })],
       [
-        'a login whose session lacks the access token',
-        { ...PROTOCOL, from: 'x', type: 'login', session: withoutAccessToken },
+        'a session with an accessToken that would inject a header',
+        announce({ ...session, accessToken: `${session.accessToken}\r\nX-Evil: 1` }),
       ],
       [
-        'a login whose session lacks receivedAt',
-        { ...PROTOCOL, from: 'x', type: 'login', session: { ...session, receivedAt: undefined } },
+        'a session with an accessToken with a space',
+        announce({ ...session, accessToken: `Bearer ${session.accessToken}` }),
       ],
-      [
-        'a login with a numeric accessToken',
-        { ...PROTOCOL, from: 'x', type: 'login', session: { ...session, accessToken: 12345 } },
-      ],
-      [
-        'a login with a huge sessionId',
-        { ...PROTOCOL, from: 'x', type: 'login', session: { ...session, sessionId: 'x'.repeat(100_000) } },
-      ],
-      [
-        'a refresh of the current session with a numeric accessToken',
-        { ...PROTOCOL, from: 'x', type: 'refresh', session: { ...session, sessionId, accessToken: 1 } },
-      ],
-      [
-        'a refresh with a string expiresAt',
-        { ...PROTOCOL, from: 'x', type: 'refresh', session: { ...session, sessionId, expiresAt: 'never' } },
-      ],
+      ['a session with a non-ASCII accessToken', announce({ ...session, accessToken: `${session.accessToken}\u00e9` })],
+      ['a session with a huge id', announce({ ...session, id: 'x'.repeat(100_000) })],
+      ['a session with a negative stamp', announce({ ...session, stamp: -1 })],
+      ['a session with a fractional stamp', announce({ ...session, stamp: future + 0.5 })],
+      ['a session with a stamp above 2^52', announce({ ...session, stamp: 2 ** 52 + 1 })],
+      ['a session with a stamp as a string', announce({ ...session, stamp: String(future) })],
+      ['a session with a negative seq', announce({ ...session, seq: -1 })],
+      ['a session with a fractional seq', announce({ ...session, seq: 0.5 })],
+      ['a session with a seq above 2^52', announce({ ...session, seq: 2 ** 52 + 1 })],
+      ['a session with a seq as a string', announce({ ...session, seq: '1' })],
+      ['a token set of the current login with a numeric accessToken', announce({ ...ownRefresh, accessToken: 1 })],
+      ['a token set of the current login with a string expiresAt', announce({ ...ownRefresh, expiresAt: 'never' })],
+      ['a token set of the current login with a string seq', announce({ ...ownRefresh, seq: '2' })],
       [
         'a state answer with a bad session',
-        { ...PROTOCOL, from: 'x', type: 'state', to: 'y', queryId: 'q', session: { sessionId } },
+        { ...PROTOCOL, from: 'x', type: 'state', to: 'y', queryId: 'q', session: { id: current.id }, floor: null },
       ],
-      ['a huge sender id', { ...PROTOCOL, from: 'x'.repeat(100_000), type: 'logout', sessionId }],
+      ['a state answer without a floor', { ...PROTOCOL, from: 'x', type: 'state', to: 'y', queryId: 'q', session }],
+      [
+        'a state answer with a malformed floor',
+        {
+          ...PROTOCOL,
+          from: 'x',
+          type: 'state',
+          to: 'y',
+          queryId: 'q',
+          session: null,
+          floor: { ...current, stamp: -1 },
+        },
+      ],
+      ['a huge sender id', { ...logout, from: 'x'.repeat(100_000) }],
     ];
   }
 
@@ -667,15 +748,15 @@ describe('messages that are not of the protocol', () => {
     const access = jwtFor(LIFETIME_S);
     await a!.setTokens({ accessToken: access, refreshToken: 'r1' });
     await vi.waitFor(() => expect(b!.getState().accessToken).toBe(access));
-    const login = probe.seen.find((m) => m.type === 'login');
-    const sessionId = login!.session!.sessionId;
+    const login = probe.seen.find((m) => m.type === 'session');
+    const current = loginKeyOf(login!.session!);
     const before = [a!.getState(), b!.getState()];
     const events = [a!, b!].map(recordEvents);
     const listener = vi.fn();
     a!.subscribe(listener);
     b!.subscribe(listener);
 
-    for (const [, data] of malformed(sessionId)) probe.post(data);
+    for (const [, data] of malformed(current)) probe.post(data);
     const answers = await probe.barrier(2);
 
     // Both tabs are still listening and still hold the session, and nothing happened on the way.
@@ -686,7 +767,7 @@ describe('messages that are not of the protocol', () => {
     for (const e of events) expect(e).toEqual({ login: [], refresh: [], logout: [], error: [] });
 
     // The tabs still act on a well-formed message after all that.
-    probe.post({ ...PROTOCOL, from: 'x', type: 'logout', sessionId });
+    probe.post({ ...PROTOCOL, from: 'x', type: 'logout', ...current, tokens: [] });
     await vi.waitFor(() => {
       expect(a!.getState().status).toBe('unauthenticated');
       expect(b!.getState().status).toBe('unauthenticated');
@@ -698,7 +779,7 @@ describe('messages that are not of the protocol', () => {
     const [a] = await openTabs(1);
     const events = recordEvents(a!);
 
-    for (const [, data] of malformed('some-session')) probe.post(data);
+    for (const [, data] of malformed({ stamp: START_MS, id: 'some-session' })) probe.post(data);
     const answers = await probe.barrier(1);
 
     expect(answers.map((m) => m.session)).toEqual([null]);
@@ -718,16 +799,26 @@ describe('messages that are not of the protocol', () => {
     expect(idA).toEqual(expect.any(String));
     await a.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
     await vi.waitFor(() => expect(b.getState().status).toBe('authenticated'));
-    const sessionId = probe.seen.find((m) => m.type === 'login')!.session!.sessionId;
+    const ownLogin = probe.seen.find((m) => m.type === 'session')!.session!;
+    const accessA = a.getState().accessToken;
     const eventsA = recordEvents(a);
+    const eventsB = recordEvents(b);
 
-    // A message stamped with A's own id (what A would hear if the channel looped its posts back).
-    probe.post({ ...PROTOCOL, from: idA, type: 'logout', sessionId });
+    // A message stamped with A's own id (what A would hear if the channel looped its posts back): a later login,
+    // which any other tab takes. (A logout would not do here: B, signed out by it, says so to the other tabs.)
+    const later = jwtFor(LIFETIME_S, { sub: 'later' });
+    probe.post({
+      ...PROTOCOL,
+      from: idA,
+      type: 'session',
+      session: { ...ownLogin, id: 'later-login', stamp: ownLogin.stamp + 1, accessToken: later },
+    });
 
-    await vi.waitFor(() => expect(b.getState().status).toBe('unauthenticated'));
+    await vi.waitFor(() => expect(b.getState().accessToken).toBe(later));
+    expect(eventsB.login).toEqual([{ source: 'remote' }]);
     await probe.barrier(2);
-    expect(a.getState().status).toBe('authenticated');
-    expect(eventsA.logout).toEqual([]);
+    expect(a.getState()).toMatchObject({ status: 'authenticated', accessToken: accessA });
+    expect(eventsA).toEqual({ login: [], refresh: [], logout: [], error: [] });
   });
 });
 
@@ -847,7 +938,7 @@ describe('destroy()', () => {
     expect(probe.seen.filter((m) => m.type === 'logout')).toEqual([]);
     expect(a!.getState()).toMatchObject({ status: 'authenticated', accessToken: access });
     expect(eventsA.logout).toEqual([]);
-    expect(storedRecord(storage).accessToken).toBe(access);
+    expect(storedRecord(storage).session?.accessToken).toBe(access);
     expect(logout.seen).toHaveLength(0);
   });
 });

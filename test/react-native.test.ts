@@ -132,9 +132,16 @@ function apiEndpoint() {
   return { handler, seen };
 }
 
-function storedSession(storage: FakeAsyncStorage, key = 'tokenkeeper'): Record<string, unknown> | null {
+/** What the storage holds (format version 2): the session and the latest logout. */
+interface Stored {
+  v: number;
+  session: Record<string, unknown> | null;
+  floor: { stamp: number; id: string } | null;
+}
+
+function storedSession(storage: FakeAsyncStorage, key = 'tokenkeeper'): Stored | null {
   const raw = storage.values.get(key);
-  return raw === undefined ? null : (JSON.parse(raw) as Record<string, unknown>);
+  return raw === undefined ? null : (JSON.parse(raw) as Stored);
 }
 
 describe('React Native: the platform as the manager finds it', () => {
@@ -170,7 +177,11 @@ describe('React Native: a whole session', () => {
     await first.ready;
     const loginToken = jwtFor(LIFETIME_S, { sub: 'ada' });
     await first.setTokens({ accessToken: loginToken, refreshToken: 'rt-1' });
-    expect(storedSession(storage)).toMatchObject({ v: 1, accessToken: loginToken, refreshToken: 'rt-1' });
+    expect(storedSession(storage)).toMatchObject({
+      v: 2,
+      session: { accessToken: loginToken, refreshToken: 'rt-1', seq: 0 },
+      floor: null,
+    });
     first.destroy();
     expect(appState.listenerCount).toBe(0);
 
@@ -190,8 +201,8 @@ describe('React Native: a whole session', () => {
     expect(refresh.seen).toHaveLength(1);
     expect(JSON.parse(refresh.seen[0]!.body)).toEqual({ refresh_token: 'rt-1' });
     const refreshed = auth.getState().accessToken!;
-    await settle(() => storedSession(storage)?.accessToken === refreshed, 'the refreshed tokens to be stored');
-    expect(storedSession(storage)).toMatchObject({ accessToken: refreshed, refreshToken: 'rt-2' });
+    await settle(() => storedSession(storage)?.session?.accessToken === refreshed, 'the refreshed tokens to be stored');
+    expect(storedSession(storage)).toMatchObject({ session: { accessToken: refreshed, refreshToken: 'rt-2', seq: 1 } });
 
     // 4. The phone sleeps for two hours: no timer fires, the wall clock jumps. Back in the foreground, the
     // overdue refresh starts at once.
@@ -335,7 +346,10 @@ describe('React Native: expo-secure-store', () => {
     first.on('error', ({ error }) => errors.push(error));
     const token = jwtFor(LIFETIME_S, { sub: 'ada' });
     await first.setTokens({ accessToken: token, refreshToken: 'rt-1' });
-    expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({ accessToken: token });
+    expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({
+      v: 2,
+      session: { accessToken: token },
+    });
     first.destroy();
 
     const restored = createManager(options);
@@ -345,8 +359,8 @@ describe('React Native: expo-secure-store', () => {
     await restored.refresh();
     expect(refresh.seen).toHaveLength(1);
     expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({
-      accessToken: restored.getState().accessToken,
-      refreshToken: 'rt-2',
+      v: 2,
+      session: { accessToken: restored.getState().accessToken, refreshToken: 'rt-2' },
     });
 
     await restored.logout();

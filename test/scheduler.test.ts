@@ -25,16 +25,20 @@ type SchedulerEnvironment = Parameters<typeof createScheduler>[0];
  */
 function createFakeClock(startMs = START_MS) {
   let nowMs = startMs;
+  /** The monotonic clock: moves with timers, not with a wall clock set by hand or a sleep. */
+  let monoMs = 0;
   let nextId = 1;
   const timers = new Map<number, { atMs: number; callback: () => void }>();
   const delays: number[] = [];
   const environment: SchedulerEnvironment = {
     now: () => nowMs,
+    monotonicNow: () => monoMs,
     setTimeout(callback, delayMs) {
       delays.push(delayMs);
       const id = nextId++;
       const effectiveMs = delayMs > MAX_TIMER_DELAY_MS ? 1 : Math.max(0, delayMs);
-      timers.set(id, { atMs: nowMs + effectiveMs, callback });
+      // Timers run on elapsed time, as real ones do, whatever the wall clock says.
+      timers.set(id, { atMs: monoMs + effectiveMs, callback });
       return id;
     },
     clearTimeout(handle) {
@@ -48,7 +52,7 @@ function createFakeClock(startMs = START_MS) {
     now: () => nowMs,
     /** Moves the clock, firing timers as they come due, in order. */
     advance(ms: number): void {
-      const targetMs = nowMs + ms;
+      const targetMs = monoMs + ms;
       // A scheduler that re-arms a 1 ms timer forever would otherwise hang the test instead of failing it.
       for (let fired = 0; ; fired += 1) {
         if (fired > 1_000) throw new Error('more than 1000 timers fired in one advance()');
@@ -57,15 +61,19 @@ function createFakeClock(startMs = START_MS) {
           if (entry[1].atMs <= targetMs && (!next || entry[1].atMs < next[1].atMs)) next = entry;
         if (!next) break;
         timers.delete(next[0]);
-        nowMs = next[1].atMs;
+        nowMs += next[1].atMs - monoMs;
+        monoMs = next[1].atMs;
         next[1].callback();
       }
-      nowMs = targetMs;
+      nowMs += targetMs - monoMs;
+      monoMs = targetMs;
     },
     /** Moves the wall clock only, as during a device's sleep: timers do not fire. */
     jump(ms: number): void {
       nowMs += ms;
     },
+    /** Due `ms` from now on both clocks, as the manager schedules. */
+    dueIn: (ms: number) => ({ wall: nowMs + ms, mono: monoMs + ms }),
   };
 }
 
@@ -79,15 +87,15 @@ describe('createScheduler', () => {
     const scheduler = createScheduler(clock.environment);
     const action = vi.fn();
 
-    scheduler.schedule(START_MS + 1_000, action);
-    expect(scheduler.dueAt).toBe(START_MS + 1_000);
+    scheduler.schedule(clock.dueIn(1_000), action);
+    expect(clock.timers.size).toBe(1);
     clock.advance(999);
     expect(action).not.toHaveBeenCalled();
     clock.advance(1);
     expect(action).toHaveBeenCalledTimes(1);
     clock.advance(60 * 60_000);
     expect(action).toHaveBeenCalledTimes(1);
-    expect(scheduler.dueAt).toBeNull();
+    expect(clock.timers.size).toBe(0);
   });
 
   it('chains delays longer than 2^31-1 ms and never fires early', () => {
@@ -96,7 +104,7 @@ describe('createScheduler', () => {
     const action = vi.fn();
     const dueAtMs = START_MS + 2 * MAX_TIMER_DELAY_MS + 5_000;
 
-    scheduler.schedule(dueAtMs, action);
+    scheduler.schedule(clock.dueIn(2 * MAX_TIMER_DELAY_MS + 5_000), action);
     clock.advance(1);
     expect(action).not.toHaveBeenCalled();
     clock.advance(MAX_TIMER_DELAY_MS - 1);
@@ -118,12 +126,11 @@ describe('createScheduler', () => {
     const scheduler = createScheduler(clock.environment);
     const action = vi.fn();
 
-    scheduler.schedule(START_MS + 1_000, action);
+    scheduler.schedule(clock.dueIn(1_000), action);
     expect(clock.timers.size).toBe(1);
     scheduler.cancel();
 
     expect(clock.timers.size).toBe(0);
-    expect(scheduler.dueAt).toBeNull();
     clock.advance(10_000);
     scheduler.check();
     expect(action).not.toHaveBeenCalled();
@@ -134,7 +141,7 @@ describe('createScheduler', () => {
     const scheduler = createScheduler(clock.environment);
     const action = vi.fn();
 
-    scheduler.schedule(START_MS + 10_000, action);
+    scheduler.schedule(clock.dueIn(10_000), action);
     scheduler.check();
     clock.jump(9_999); // asleep: the timer has not fired
     scheduler.check();
@@ -150,14 +157,27 @@ describe('createScheduler', () => {
     expect(action).toHaveBeenCalledTimes(1);
   });
 
+  it('runs the action when the monotonic clock says it is due, though the wall clock was set back', () => {
+    const clock = createFakeClock();
+    const scheduler = createScheduler(clock.environment);
+    const action = vi.fn();
+
+    scheduler.schedule(clock.dueIn(10_000), action);
+    clock.jump(-3_600_000); // the user or NTP set the wall clock back an hour
+    clock.advance(9_999);
+    expect(action).not.toHaveBeenCalled();
+    clock.advance(1);
+    expect(action).toHaveBeenCalledTimes(1);
+  });
+
   it('schedule() replaces the pending action', () => {
     const clock = createFakeClock();
     const scheduler = createScheduler(clock.environment);
     const first = vi.fn();
     const second = vi.fn();
 
-    scheduler.schedule(START_MS + 1_000, first);
-    scheduler.schedule(START_MS + 2_000, second);
+    scheduler.schedule(clock.dueIn(1_000), first);
+    scheduler.schedule(clock.dueIn(2_000), second);
     expect(clock.timers.size).toBe(1);
     clock.advance(5_000);
 
