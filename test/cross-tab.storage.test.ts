@@ -233,9 +233,9 @@ describe('storage events from another tab', () => {
     },
   );
 
-  it.each([
+  it.each<[string, { channel?: false }]>([
     ['with a channel', {}],
-    ['without a channel', { channel: false as const }],
+    ['without a channel', { channel: false }],
   ])(
     "signs out on a storage event carrying a logout that ends this login (a tombstone), with reason 'remote', without writing, passing on only that logout, %s",
     async (_label, options) => {
