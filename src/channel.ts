@@ -17,8 +17,11 @@ export type ChannelMessage =
    * set `tokens` (its access and refresh token), which another tab may hold under a login of its own.
    */
   | { type: 'logout'; stamp: number; id: string; tokens: string[] }
-  /** "Who has the session?": every tab answers with a `state` addressed to the sender. */
-  | { type: 'query'; queryId: string }
+  /**
+   * "Who has the session?": every tab answers with a `state` addressed to the sender. The sender says what it
+   * has (when it knows), so that a tab behind it catches up too.
+   */
+  | { type: 'query'; queryId: string; session?: SessionRecord | null; floor?: LoginKey | null }
   /** The answer to a query: the answering tab's session and latest logout. */
   | { type: 'state'; to: string; queryId: string; session: SessionRecord | null; floor: LoginKey | null };
 
@@ -43,7 +46,11 @@ function isMessage(data: Record<string, unknown>): boolean {
         data.tokens.every((token) => typeof token === 'string' && token !== '' && token.length <= 16_384)
       );
     case 'query':
-      return isId(data.queryId);
+      return (
+        isId(data.queryId) &&
+        (data.session === undefined || data.session === null || isSessionRecord(data.session)) &&
+        (data.floor === undefined || data.floor === null || isLoginKey(data.floor))
+      );
     case 'state':
       return (
         isId(data.to) &&

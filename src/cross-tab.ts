@@ -66,9 +66,9 @@ export function createTabSync(host: TabSyncHost): TabSync {
   const answerIfBehind = (incoming: SessionRecord | null, floor: LoginKey | null): void => {
     const mine = host.current();
     if (mine.session) {
-      const behind = incoming
-        ? compareSessions(incoming, mine.session) < 0
-        : floor !== null && !isEndedBy(mine.session, floor);
+      // Signed out there, and not by a logout that ends this session (no logout at all: a tab that could not read
+      // its storage, say): behind too.
+      const behind = incoming ? compareSessions(incoming, mine.session) < 0 : !isEndedBy(mine.session, floor);
       if (behind) announceSession(mine.session);
     } else if (incoming && mine.floor && isEndedBy(incoming, mine.floor)) {
       announceLogout(mine.floor, []);
@@ -89,6 +89,8 @@ export function createTabSync(host: TabSyncHost): TabSync {
         return;
       }
       case 'query': {
+        if (message.floor) host.receiveLogout(message.floor, []);
+        if (message.session) host.receiveSession(message.session);
         const { session, floor } = host.current();
         post({
           type: 'state',
@@ -101,8 +103,13 @@ export function createTabSync(host: TabSyncHost): TabSync {
       }
       case 'state': {
         if (message.to !== tabId) return;
-        // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after it.
+        // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after it;
+        // a tab that answers with less than this one has is told what this one has.
         if (message.floor) host.receiveLogout(message.floor, []);
+        // Every answer is taken in as it comes, not only the first with a session: a tab that answers late
+        // may have the newer one.
+        if (message.session) host.receiveSession(message.session);
+        answerIfBehind(message.session, message.floor);
         const query = pending.get(message.queryId);
         if (!query) return;
         query.waitingFor.delete(message.from);
@@ -165,7 +172,8 @@ export function createTabSync(host: TabSyncHost): TabSync {
         };
         const handle = environment.setTimeout(() => query.finish(true), QUERY_TIMEOUT_MS);
         pending.set(queryId, query);
-        post({ type: 'query', queryId });
+        const { session, floor } = host.current();
+        post({ type: 'query', queryId, session: session && toRecord(session), floor });
       });
     },
     close() {

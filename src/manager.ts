@@ -15,7 +15,16 @@ import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
 import { createRefresher } from './refresh';
 import { createScheduler } from './scheduler';
-import { continuesFrom, isExpired, isReached, isSameLogin, refreshDue, restoreSession, tokensOf } from './session';
+import {
+  continuesFrom,
+  isExpired,
+  isReached,
+  isSameLogin,
+  loginIdOf,
+  refreshDue,
+  restoreSession,
+  tokensOf,
+} from './session';
 import { type Action, type CoreState, createCore, SIGNED_OUT_STATE, toAuthState } from './state';
 import { createMemoryStorage, createSessionStore, type Stored, type StoredRead } from './storage';
 import { readTokenSet } from './token';
@@ -179,7 +188,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     // A refresh in flight for a login that ended or was replaced is dropped.
     if (before && (!after || !continuesFrom(after, before))) refresher.abandon();
     if (action.type !== 'loaded' && (after !== before || next.floor !== previous.floor)) {
-      void store.sync({ session: after, floor: next.floor });
+      void store.sync({ session: after, floor: next.floor, endedTokens: next.endedTokens });
     }
     if (after && after !== before && (action.type === 'login' || action.type === 'refreshed')) {
       tabSync.announceSession(after);
@@ -205,7 +214,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       loadErrors.push(
         new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
       );
-      void store.sync({ session: null, floor: null });
+      void store.sync({ session: null, floor: null, endedTokens: [] });
     } else if (read.kind === 'failed') {
       loadErrors.push(read.error);
     }
@@ -296,7 +305,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       const stored = read.kind === 'stored' ? read.stored : null;
       const after = Math.max(clockAtCall, stored?.session?.stamp ?? 0, stored?.floor?.stamp ?? 0);
       if (isDestroyed()) throw destroyedError();
-      dispatch({ type: 'login', tokens, id: environment.createId(), receivedMono, after });
+      dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, after });
       await store.settled();
     },
     getAccessToken,

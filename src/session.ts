@@ -53,15 +53,36 @@ export function compareLogins(a: LoginKey, b: LoginKey): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
-/** Orders token sets: by login, then by refresh count, then (two tabs refreshed at once) by the token itself. */
+/**
+ * Orders token sets: token sets of one login by refresh count, then (two tabs refreshed at once) by the token
+ * itself; token sets of different logins by their logins.
+ */
 export function compareSessions(a: SessionRecord, b: SessionRecord): number {
-  const byLogin = compareLogins(a, b);
-  if (byLogin !== 0) return byLogin;
+  if (!isSameLogin(a, b)) return compareLogins(a, b);
   if (a.seq !== b.seq) return a.seq - b.seq;
   return a.accessToken < b.accessToken ? -1 : a.accessToken > b.accessToken ? 1 : 0;
 }
 
-export const isSameLogin = (a: LoginKey, b: LoginKey): boolean => compareLogins(a, b) === 0;
+/**
+ * One login, whatever its stamp: a login's id is made from its first token set (see `loginIdOf`), so tabs that
+ * each `setTokens()` the same tokens hold one login, and its refreshes in any tab continue it.
+ */
+export const isSameLogin = (a: LoginKey, b: LoginKey): boolean => a.id === b.id;
+
+/** The id of a login, from its first access token (FNV-1a, 64 bits): the same tokens give the same login. */
+export function loginIdOf(accessToken: string): string {
+  let high = 0xcbf29ce4;
+  let low = 0x84222325;
+  for (let index = 0; index < accessToken.length; index += 1) {
+    low = (low ^ accessToken.charCodeAt(index)) >>> 0;
+    // Multiply the 64-bit value by the FNV prime 2^40 + 0x1b3, in 32-bit halves.
+    const lowProduct = low * 0x1b3;
+    const carry = Math.floor(lowProduct / 0x100000000);
+    high = (high * 0x1b3 + (low << 8) + carry) >>> 0;
+    low = lowProduct >>> 0;
+  }
+  return `l${high.toString(16).padStart(8, '0')}${low.toString(16).padStart(8, '0')}`;
+}
 
 /**
  * Whether a refresh of `from` speaks for `current` too: the same login, or another login of the same tokens

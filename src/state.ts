@@ -151,8 +151,11 @@ export function reduce(state: CoreState, action: Action): CoreState {
       const stamp = nextStamp(action.after, action.tokens.receivedAt);
       const session = startSession(action.tokens, { stamp, id: action.id }, action.receivedMono);
       const clock = Math.max(state.clock, stamp);
+      // The same tokens again (another tab set them too, or this one did before) are the login already held.
       const overtaken =
-        isEndedBy(session, state.floor) || (state.session !== null && compareSessions(state.session, session) > 0);
+        isEndedBy(session, state.floor) ||
+        (state.session !== null &&
+          (isSameLogin(state.session, session) || compareSessions(state.session, session) > 0));
       if (overtaken) return clock === state.clock ? state : { ...state, clock };
       return { ...state, phase: 'ready', session, clock, refreshing: false, backoff: null };
     }

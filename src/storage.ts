@@ -2,6 +2,7 @@ import { StorageError } from './errors';
 import {
   compareLogins,
   compareSessions,
+  holdsAny,
   isEndedBy,
   isLoginKey,
   isSessionRecord,
@@ -102,17 +103,29 @@ export interface SessionStore {
    * A failed write removes what is there (it is older), a failed removal writes a tombstone, so that nothing
    * ended or superseded is left for a reload. Resolves when done or after `STORAGE_TIMEOUT_MS`.
    */
-  sync(wanted: Stored): Promise<void>;
+  sync(wanted: Wanted): Promise<void>;
   /** Resolves when the latest wanted value is written, or after `STORAGE_TIMEOUT_MS`. */
   settled(): Promise<void>;
 }
 
 type Timers = Pick<Environment, 'setTimeout' | 'clearTimeout'>;
 
+/**
+ * What the manager wants stored, and the tokens of sessions that ended (a stored session holding one of them
+ * is over whatever its stamp: a login of the same tokens made in another tab).
+ */
+export interface Wanted extends Stored {
+  readonly endedTokens: readonly string[];
+}
+
 /** Whether `stored` is newer than `wanted`: a later token set, or a logout that ends `wanted`'s login. */
-function holdsNewer(stored: Stored, wanted: Stored): boolean {
+function holdsNewer(stored: Stored, wanted: Wanted): boolean {
   if (wanted.session === null) {
-    return stored.session !== null && !isEndedBy(stored.session, wanted.floor);
+    return (
+      stored.session !== null &&
+      !isEndedBy(stored.session, wanted.floor) &&
+      !holdsAny(stored.session, wanted.endedTokens)
+    );
   }
   if (stored.floor && isEndedBy(wanted.session, stored.floor)) return true;
   return stored.session !== null && compareSessions(stored.session, wanted.session) > 0;
@@ -213,7 +226,7 @@ export function createSessionStore(
     }
   };
 
-  const apply = async (wanted: Stored): Promise<void> => {
+  const apply = async (wanted: Wanted): Promise<void> => {
     const stored = await readForCompare();
     if (stored && (holdsNewer(stored, wanted) || holdsSame(stored, wanted))) return;
     if (wanted.session) {
@@ -227,7 +240,7 @@ export function createSessionStore(
     if (!removed) await call('writing', () => storage.setItem(key, serializeStored(wanted)));
   };
 
-  let wanted: Stored | null = null;
+  let wanted: Wanted | null = null;
   let requested = 0;
   let done = 0;
   let running = false;
@@ -260,7 +273,7 @@ export function createSessionStore(
     running = true;
     while (done < requested) {
       const version = requested;
-      await apply(wanted as Stored);
+      await apply(wanted as Wanted);
       done = version;
       for (const waiter of [...waiters]) {
         if (waiter.version <= done) {

@@ -187,7 +187,9 @@ describe('storage events from another tab', () => {
           ...session,
           id: 'next-login',
           stamp: session.stamp + 2,
+          // A new login: new tokens, access and refresh.
           accessToken: jwtFor(LIFETIME_S),
+          refreshToken: 'r-next-login',
           receivedAt: session.receivedAt + 1,
         },
         logout,

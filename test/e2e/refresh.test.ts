@@ -62,7 +62,7 @@ describe('proactive refresh across tabs', () => {
       expect(await tab.call('state')).toMatchObject({ status: 'authenticated', accessToken: finalToken });
       expect(await tab.records('error')).toEqual([]);
     }
-    expect(JSON.parse((await first!.call('stored'))!).accessToken).toBe(finalToken);
+    expect(JSON.parse((await first!.call('stored'))!).session.accessToken).toBe(finalToken);
 
     // The rotated session works at the server, and no straggler refresh followed (the next is ~2 s away).
     await sleep(300);

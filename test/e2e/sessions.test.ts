@@ -120,7 +120,7 @@ describe('sessions shared by tabs', () => {
     // The session survived: tab 2 holds the new token, stored it, and the server accepts it.
     expect(newToken).not.toBe(loginToken);
     expect(await second!.call('state')).toMatchObject({ status: 'authenticated', accessToken: newToken });
-    expect(JSON.parse((await second!.call('stored'))!).accessToken).toBe(newToken);
+    expect(JSON.parse((await second!.call('stored'))!).session.accessToken).toBe(newToken);
     const burst = await second!.call('fetchMany', 1);
     expect(burst.results).toEqual([{ status: 200, withToken: [true] }]);
     expect(await second!.records('logout')).toEqual([]);
