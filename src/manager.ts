@@ -21,6 +21,8 @@ import {
   isReached,
   isSameLogin,
   loginIdOf,
+  MAX_STAMP,
+  nextStamp,
   refreshDue,
   restoreSession,
   tokensOf,
@@ -206,10 +208,10 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const applyStored = (read: StoredRead): void => {
     if (read.kind === 'stored') {
       const { session, floor } = read.stored;
-      dispatch({ type: 'loaded', session: session && restoreSession(session, environment), floor });
+      dispatch({ type: 'loaded', session: session && restoreSession(session, environment), floor, unknown: false });
       return;
     }
-    dispatch({ type: 'loaded', session: null, floor: null });
+    dispatch({ type: 'loaded', session: null, floor: null, unknown: read.kind === 'failed' });
     if (read.kind === 'corrupt') {
       loadErrors.push(
         new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
@@ -295,17 +297,23 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       // The token set was received now, at the call: its lifetime and its order among logins count from here.
       const receivedMono = environment.monotonicNow();
       const receivedAt = environment.now();
-      const clockAtCall = core.state().clock;
+      // Ordered by when it was called: a login or logout another tab makes after this call, and that reaches
+      // this tab while it waits for storage, wins over it; a later call here wins over this one.
+      const stampAtCall = nextStamp(core.state().clock, receivedAt);
+      const calledWhileLoading = core.state().phase === 'loading';
+      dispatch({ type: 'called', stamp: stampAtCall });
       await ready;
       if (isDestroyed()) throw destroyedError();
       const tokens = readTokenSet(response, receivedAt);
-      // The new login must order after whatever the storage holds, even where it could not be read at start
-      // or was written while this device's clock was ahead.
-      const read = await store.read();
-      const stored = read.kind === 'stored' ? read.stored : null;
-      const after = Math.max(clockAtCall, stored?.session?.stamp ?? 0, stored?.floor?.stamp ?? 0);
+      // What storage held when this was called is older than this login: where it was still being read then,
+      // or could not be read at all, the login orders after it (it may have been written while this device's
+      // clock was ahead), or it would be overwritten by, or never replace, an older session.
+      const read = calledWhileLoading || core.state().storageUnknown ? await store.read() : null;
+      const stored = read?.kind === 'stored' ? read.stored : null;
+      const storedStamp = Math.max(stored?.session?.stamp ?? -1, stored?.floor?.stamp ?? -1);
+      const stamp = Math.max(stampAtCall, Math.min(MAX_STAMP, storedStamp + 1));
       if (isDestroyed()) throw destroyedError();
-      dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, after });
+      dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp });
       await store.settled();
     },
     getAccessToken,

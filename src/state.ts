@@ -35,6 +35,8 @@ export interface Backoff {
 export interface CoreState {
   /** `'loading'` until the stored session has been read. */
   readonly phase: 'loading' | 'ready' | 'destroyed';
+  /** The stored session could not be read at start: what storage holds is not known here. */
+  readonly storageUnknown: boolean;
   readonly session: Session | null;
   /** The latest logout known: every login ordered at or before it is over, here and in storage. */
   readonly floor: LoginKey | null;
@@ -57,13 +59,15 @@ export interface Moment {
 }
 
 export type Action =
-  /** The stored session was read (or could not be). */
-  | { type: 'loaded'; session: Session | null; floor: LoginKey | null }
+  /** The stored session was read (or could not be: `unknown`). */
+  | { type: 'loaded'; session: Session | null; floor: LoginKey | null; unknown: boolean }
+  /** `setTokens()` was called: its login takes `stamp`, and the clock moves to it, so that calls keep their order. */
+  | { type: 'called'; stamp: number }
   /**
-   * `setTokens()` here; `id` names the new login, `receivedMono` goes with `tokens.receivedAt`. `after` is the
-   * latest stamp known when `setTokens()` was called (the clock then, and what storage held).
+   * `setTokens()` here, once the storage was read; `id` names the new login, `receivedMono` goes with
+   * `tokens.receivedAt`, and `stamp` orders it: taken when it was called, later than what storage held.
    */
-  | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number; after: number }
+  | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number; stamp: number }
   /** A session seen in another tab's message or in shared storage: taken when it is news. */
   | { type: 'adopt'; session: Session; source: 'remote' }
   | { type: 'refreshStarted' }
@@ -81,6 +85,7 @@ export type Action =
 
 export const INITIAL_STATE: CoreState = Object.freeze({
   phase: 'loading',
+  storageUnknown: false,
   session: null,
   floor: null,
   clock: 0,
@@ -141,14 +146,14 @@ export function reduce(state: CoreState, action: Action): CoreState {
   switch (action.type) {
     case 'loaded': {
       if (state.phase !== 'loading') return state;
-      const loaded = { ...state, phase: 'ready' as const };
+      const loaded = { ...state, phase: 'ready' as const, storageUnknown: action.unknown };
       const withFloor = action.floor ? endUpTo(loaded, action.floor) : loaded;
       return action.session ? adopt(withFloor, action.session) : withFloor;
     }
     case 'login': {
       // A login is ordered by when it was called: another tab's login or logout made after this call, and heard
       // of meanwhile (the storage read of setTokens() may take a while), wins over it.
-      const stamp = nextStamp(action.after, action.tokens.receivedAt);
+      const { stamp } = action;
       const session = startSession(action.tokens, { stamp, id: action.id }, action.receivedMono);
       const clock = Math.max(state.clock, stamp);
       // The same tokens again (another tab set them too, or this one did before) are the login already held.
@@ -161,6 +166,8 @@ export function reduce(state: CoreState, action: Action): CoreState {
     }
     case 'adopt':
       return adopt(state, action.session);
+    case 'called':
+      return action.stamp > state.clock ? { ...state, clock: action.stamp } : state;
     case 'refreshStarted':
       return state.refreshing ? state : { ...state, refreshing: true };
     case 'refreshSettled':
