@@ -16,8 +16,8 @@ export interface TabSyncHost {
   storageKey: string;
   /** This tab's session and latest logout. */
   current(): Stored;
-  /** Another tab holds this session; the manager takes it when it is news. */
-  receiveSession(record: SessionRecord): void;
+  /** Another tab holds this session (it said so on the channel, or wrote it to storage); taken when it is news. */
+  receiveSession(record: SessionRecord, via: 'channel' | 'storage'): void;
   /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
   receiveLogout(floor: LoginKey, tokens: readonly string[]): void;
 }
@@ -79,7 +79,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
     peers.add(message.from);
     switch (message.type) {
       case 'session':
-        host.receiveSession(message.session);
+        host.receiveSession(message.session, 'channel');
         answerIfBehind(message.session, null);
         return;
       case 'logout': {
@@ -90,7 +90,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
       }
       case 'query': {
         if (message.floor) host.receiveLogout(message.floor, []);
-        if (message.session) host.receiveSession(message.session);
+        if (message.session) host.receiveSession(message.session, 'channel');
         const { session, floor } = host.current();
         post({
           type: 'state',
@@ -108,7 +108,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
         if (message.floor) host.receiveLogout(message.floor, []);
         // Every answer is taken in as it comes, not only the first with a session: a tab that answers late
         // may have the newer one.
-        if (message.session) host.receiveSession(message.session);
+        if (message.session) host.receiveSession(message.session, 'channel');
         answerIfBehind(message.session, message.floor);
         const query = pending.get(message.queryId);
         if (!query) return;
@@ -129,7 +129,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
         const stored = newValue === null ? null : parseStored(newValue);
         if (stored) {
           if (stored.floor) host.receiveLogout(stored.floor, []);
-          if (stored.session) host.receiveSession(stored.session);
+          if (stored.session) host.receiveSession(stored.session, 'storage');
           return;
         }
         if (newValue !== null) return;

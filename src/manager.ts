@@ -16,7 +16,7 @@ import { createOriginCheck } from './origin';
 import { createRefresher } from './refresh';
 import { createScheduler } from './scheduler';
 import {
-  continuesFrom,
+  holdsAny,
   isExpired,
   isReached,
   isSameLogin,
@@ -96,9 +96,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const isDestroyed = (): boolean => core.state().phase === 'destroyed';
 
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
-  const receive = ({ session, floor }: Stored): void => {
+  const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
     if (floor) dispatch({ type: 'ended', floor, tokens: [] });
-    if (session) dispatch({ type: 'adopt', session: restoreSession(session, environment), source: 'remote' });
+    if (session) dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
   };
 
   const tabSync = createTabSync({
@@ -107,7 +107,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     storage: config.storage,
     storageKey: config.storageKey,
     current: () => core.state(),
-    receiveSession: (session) => receive({ session, floor: null }),
+    receiveSession: (session, via) => receive({ session, floor: null }, via),
     receiveLogout: (floor, tokens) => dispatch({ type: 'ended', floor, tokens }),
   });
 
@@ -136,10 +136,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     async catchUp() {
       // A shared storage shows another tab's refresh even when its message was missed.
       const read = await store.read();
-      if (read.kind === 'stored') receive(read.stored);
-      if (tabSync.hasPeers) for (const answer of await tabSync.query()) receive(answer);
+      if (read.kind === 'stored') receive(read.stored, 'storage');
+      if (tabSync.hasPeers) for (const answer of await tabSync.query()) receive(answer, 'channel');
     },
     persisted: store.settled,
+    handOver(next) {
+      dispatch({ type: 'adopt', session: next, via: 'channel' });
+      tabSync.announceSession(next);
+    },
   });
 
   const refreshInBackground = (): void => {
@@ -187,17 +191,29 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     }
     const before = previous.session;
     const after = next.session;
-    // A refresh in flight for a login that ended or was replaced is dropped.
-    if (before && (!after || !continuesFrom(after, before))) refresher.abandon();
+    // A refresh in flight for a session that a logout ended is dropped. One whose login another login replaced,
+    // or ended by order alone, goes on: the server may already have rotated its refresh token, and the tabs
+    // that hold that login need the answer.
+    if (before && !after && holdsAny(before, next.endedTokens)) refresher.abandon();
     if (action.type !== 'loaded' && (after !== before || next.floor !== previous.floor)) {
       void store.sync({ session: after, floor: next.floor, endedTokens: next.endedTokens });
     }
-    if (after && after !== before && (action.type === 'login' || action.type === 'refreshed')) {
+    // A session taken from another tab's message is passed on too: a tab that opened after it was announced,
+    // and heard an older one from this tab meanwhile, catches up.
+    if (
+      after &&
+      after !== before &&
+      action.type !== 'loaded' &&
+      !(action.type === 'adopt' && action.via === 'storage')
+    ) {
       tabSync.announceSession(after);
     }
     // A tab whose session another tab ended says so too: a tab that took the session from it meanwhile (a new
     // tab's query answered before the logout arrived here) hears of the end as well.
-    if (before && !after && next.floor) tabSync.announceLogout(next.floor, tokensOf(before));
+    // It passes on the logout as it heard it: the tokens are those of the session that logout was for.
+    if (before && !after && next.floor) {
+      tabSync.announceLogout(next.floor, action.type === 'ended' ? action.tokens : tokensOf(before));
+    }
     if (after !== before || next.backoff !== previous.backoff) schedule(next);
     snapshot.set(toAuthState(next));
     emitEvents(next, previous, action);
@@ -231,7 +247,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
    */
   const askOtherTabs = (): void => {
     void tabSync.query({ untilFirstSession: true }).then((answers) => {
-      for (const answer of answers) receive(answer);
+      for (const answer of answers) receive(answer, 'channel');
     });
   };
 

@@ -1,7 +1,7 @@
 import { HttpStatusError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
 import type { Lock } from './lock';
-import { type Clocks, continuesFrom, isBornExpired, refreshedSession, type Session } from './session';
+import { type Clocks, continuesFrom, holdsAny, isBornExpired, refreshedSession, type Session } from './session';
 import type { Action, CoreState, Moment } from './state';
 import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
@@ -36,6 +36,8 @@ export interface RefresherHost {
   catchUp(): Promise<void>;
   /** Resolves once the current session is stored (bounded in time), before the lock is released. */
   persisted(): Promise<void>;
+  /** Passes on the answer of a refresh whose login this tab no longer holds (another login replaced it). */
+  handOver(next: Session): void;
 }
 
 /** The single-flight refresh: every caller during one refresh shares its promise, and so its one server call. */
@@ -112,7 +114,18 @@ export function createRefresher(host: RefresherHost): Refresher {
         });
         throw failure;
       }
-      if (isStale()) throw sessionEnded();
+      const { session: holder, endedTokens } = host.state();
+      // A logout of this session that came during the request always wins: the answer is dropped.
+      if (signal.aborted || holdsAny(current, endedTokens)) throw sessionEnded();
+      if (holder === null || !continuesFrom(holder, current)) {
+        // Another login took this tab's place while the request was out, or a logout of another login ended
+        // it by order alone: the answer is the only way on for the tabs that still hold the refreshed login
+        // (its refresh token is spent), so they are told; this tab takes it only where it is news.
+        release();
+        host.handOver(next);
+        host.dispatch({ type: 'refreshSettled' });
+        throw sessionEnded();
+      }
       release();
       const bornExpired = isBornExpired(next)
         ? new RefreshFailedError('the refresh answered a token that had already expired; it will be retried')

@@ -68,8 +68,11 @@ export type Action =
    * `tokens.receivedAt`, and `stamp` orders it: taken when it was called, later than what storage held.
    */
   | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number; stamp: number }
-  /** A session seen in another tab's message or in shared storage: taken when it is news. */
-  | { type: 'adopt'; session: Session; source: 'remote' }
+  /**
+   * A session seen in another tab's message (`'channel'`) or in shared storage (`'storage'`): taken when it
+   * is news. What comes over the channel is passed on; what storage shows every tab sees for itself.
+   */
+  | { type: 'adopt'; session: Session; via: 'channel' | 'storage' }
   | { type: 'refreshStarted' }
   /** The refresh of `from` ended without an outcome of its own (abandoned, or another tab's tokens used). */
   | { type: 'refreshSettled' }
@@ -112,13 +115,17 @@ function nextBackoff(
 
 const laterFloor = (a: LoginKey | null, b: LoginKey): LoginKey => (a && compareLogins(a, b) >= 0 ? a : b);
 
-/** Ends every login up to `floor`, and the session if it holds one of `tokens`. */
+/**
+ * Ends every login up to `floor`, and the session if it holds one of `tokens`: the tokens the logout was for.
+ * Only those join `endedTokens`; a session ended by order alone (a login made in another tab at the moment of
+ * the logout) may go on in a tab that holds it at a later stamp.
+ */
 function endUpTo(state: CoreState, floor: LoginKey, tokens: readonly string[] = []): CoreState {
   const nextFloor = laterFloor(state.floor, floor);
   const clock = Math.max(state.clock, floor.stamp);
   const { session } = state;
   const ending = session && (isEndedBy(session, nextFloor) || holdsAny(session, tokens));
-  const endedTokens = [...(ending ? tokensOf(session) : []), ...tokens, ...state.endedTokens]
+  const endedTokens = [...tokens, ...state.endedTokens]
     .filter((token, index, all) => all.indexOf(token) === index)
     .slice(0, ENDED_TOKENS_KEPT);
   if (ending) {
@@ -136,7 +143,10 @@ function adopt(state: CoreState, incoming: Session): CoreState {
     return clock === state.clock ? state : { ...state, clock };
   }
   const sameLogin = current !== null && isSameLogin(current, incoming);
-  const session = sameLogin ? { ...incoming, history: followingHistory(current) } : incoming;
+  // One login may carry two stamps (two tabs set the same tokens): it keeps the later, so it only moves forward.
+  const session = sameLogin
+    ? { ...incoming, stamp: Math.max(current.stamp, incoming.stamp), history: followingHistory(current) }
+    : incoming;
   // A later login replaces this one: a refresh in flight for the old one is dropped (see effects).
   return { ...state, session, clock, backoff: null, refreshing: sameLogin && state.refreshing };
 }
@@ -197,12 +207,15 @@ export function reduce(state: CoreState, action: Action): CoreState {
     }
     case 'logout': {
       if (!state.session) return state;
-      return endUpTo(state, { stamp: nextStamp(state.clock, action.now), id: action.id });
+      return endUpTo(state, { stamp: nextStamp(state.clock, action.now), id: action.id }, tokensOf(state.session));
     }
     case 'rejected': {
       const current = state.session;
       if (current === null || (current !== action.from && !continuesFrom(current, action.from))) return state;
-      return endUpTo(state, laterFloor(toLoginKey(action.from), toLoginKey(current)));
+      return endUpTo(state, laterFloor(toLoginKey(action.from), toLoginKey(current)), [
+        ...tokensOf(action.from),
+        ...tokensOf(current),
+      ]);
     }
     case 'ended':
       return endUpTo(state, action.floor, action.tokens);

@@ -795,29 +795,21 @@ describe('messages that are not of the protocol', () => {
     await b.ready;
     // Each tab announces itself with a query when it starts; the probe hears it a moment later.
     await vi.waitFor(() => expect(probe.tabIds()).toHaveLength(2));
-    const [idA] = probe.tabIds();
+    const [idA, idB] = probe.tabIds();
     expect(idA).toEqual(expect.any(String));
     await a.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
     await vi.waitFor(() => expect(b.getState().status).toBe('authenticated'));
-    const ownLogin = probe.seen.find((m) => m.type === 'session')!.session!;
-    const accessA = a.getState().accessToken;
     const eventsA = recordEvents(a);
-    const eventsB = recordEvents(b);
 
-    // A message stamped with A's own id (what A would hear if the channel looped its posts back): a later login,
-    // which any other tab takes. (A logout would not do here: B, signed out by it, says so to the other tabs.)
-    const later = jwtFor(LIFETIME_S, { sub: 'later' });
-    probe.post({
-      ...PROTOCOL,
-      from: idA,
-      type: 'session',
-      session: { ...ownLogin, id: 'later-login', stamp: ownLogin.stamp + 1, accessToken: later },
-    });
-
-    await vi.waitFor(() => expect(b.getState().accessToken).toBe(later));
-    expect(eventsB.login).toEqual([{ source: 'remote' }]);
+    // A query stamped with A's own id (what A would hear if the channel looped its posts back): any other tab
+    // answers it, addressed to A. A message that changes the session would not do here: B passes on what it
+    // takes, so A would take it from B.
+    probe.post({ ...PROTOCOL, from: idA, type: 'query', queryId: 'q-own' });
     await probe.barrier(2);
-    expect(a.getState()).toMatchObject({ status: 'authenticated', accessToken: accessA });
+
+    const answers = probe.seen.filter((m) => m.type === 'state' && m.queryId === 'q-own');
+    expect(answers.map((m) => m.from)).toEqual([idB]);
+    expect(answers[0]).toMatchObject({ to: idA });
     expect(eventsA).toEqual({ login: [], refresh: [], logout: [], error: [] });
   });
 });

@@ -16,10 +16,12 @@
  *  I5  after draining, every promise the API returned has settled (logout in bounded time, nothing stuck);
  *  I6  a 401 is retried at most once, and only with a newer token of the same login;
  *  I7  no token in any error message or console output; no unhandled rejection; no exception from a timer;
- *  I8  the last login wins: when the last setTokens() came (at least 1 ms) after every logout() call and every
- *      other login, and the server did not revoke it, every tab holds that login after draining, whatever the
- *      wall clock did in between (API.md: a logout ends every session "unless that tab signed in anew after
- *      the logout"; design 3: a clock set back must not make tabs ignore a later login).
+ *  I8  the last login wins: when the last setTokens() came after its tab had heard of every logout() call and
+ *      every other login (a message arrives within MESSAGE_DEADLINE_MS), and the server did not revoke it,
+ *      every tab holds that login after draining, whatever the wall clock did in between (API.md: a logout ends
+ *      every session "unless that tab signed in anew after the logout", and ordering never depends on the
+ *      device clock, so "after" is what a tab can know: what it has heard of; design 3: a clock set back must
+ *      not make tabs ignore a later login).
  *
  * Runs: TOKENKEEPER_MODEL_RUNS (default 200). Replay a failure with TOKENKEEPER_MODEL_SEED and
  * TOKENKEEPER_MODEL_PATH (printed with the failure). TOKENKEEPER_MODEL_TRACE=1 prints the trace of the
@@ -30,6 +32,7 @@ import { createTokenManager, type TokenManager, type TokenManagerOptions } from 
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   createRandom,
+  MESSAGE_DEADLINE_MS,
   type ModelStorage,
   type StorageFault,
   type StorageOperation,
@@ -161,6 +164,8 @@ interface Instance {
   manager: TokenManager;
   destroyed: boolean;
   ready: boolean;
+  /** When the tab opened (monotonic ms). */
+  openedAt: number;
 }
 
 interface Slot {
@@ -242,7 +247,7 @@ class Model {
       onResume: () => () => {},
       environment,
     });
-    const instance: Instance = { label, manager, destroyed: false, ready: false };
+    const instance: Instance = { label, manager, destroyed: false, ready: false, openedAt: world.clock.mono };
     void manager.ready.then(() => {
       instance.ready = true;
     });
@@ -415,10 +420,15 @@ class Model {
   private setTokens(instance: Instance, tokens: { accessToken: string; refreshToken: string }): void {
     const family = this.server.info(tokens.accessToken)!.family;
     const at = this.world.clock.mono;
-    // A login at the same millisecond as another login or a logout is concurrent with it: either may win.
+    // Tabs order what they do only by what they have heard of each other (API.md: never by the device clock).
+    // A login made before its tab could have heard of another login or a logout (a message takes up to
+    // MESSAGE_DEADLINE_MS; a tab that just opened hears of the others within that time) is concurrent with
+    // it, and either may win; the tabs must still agree (I4) and a logout still ends what it ended (I1).
+    const heardBy = at - MESSAGE_DEADLINE_MS;
     const concurrent =
-      this.logouts.some((logout) => logout.at >= at) ||
-      this.logins.some((login) => login.family !== family && login.at >= at);
+      instance.openedAt > heardBy ||
+      this.logouts.some((logout) => logout.at > heardBy) ||
+      this.logins.some((login) => login.family !== family && login.at > heardBy);
     this.logins.push({ family, at });
     this.lastLogin = concurrent ? null : { family, at, operation: null as unknown as Operation };
     const operation = this.track(
@@ -430,7 +440,7 @@ class Model {
   }
 
   readonly logins: { family: number; at: number }[] = [];
-  /** The last login, when it came strictly after every logout() call and every login of another family. */
+  /** The last login, when its tab had heard of every logout() call and every login of another family. */
   lastLogin: { family: number; at: number; operation: Operation } | null = null;
 
   /**
