@@ -4,6 +4,7 @@ import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_M
 import { createEnvironment, readLocalStorage, readPageOrigin } from './environment';
 import {
   ConfigurationError,
+  InvalidTokenError,
   NotAuthenticatedError,
   RefreshFailedError,
   StorageError,
@@ -329,6 +330,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       const storedStamp = Math.max(stored?.session?.stamp ?? -1, stored?.floor?.stamp ?? -1);
       const stamp = Math.max(stampAtCall, Math.min(MAX_STAMP, storedStamp + 1));
       if (isDestroyed()) throw destroyedError();
+      if (
+        holdsAny(
+          { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
+          core.state().endedTokens,
+        )
+      ) {
+        throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
+      }
       dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp });
       await store.settled();
     },

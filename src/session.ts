@@ -108,7 +108,10 @@ export const tokensOf = (session: SessionRecord): string[] =>
   session.refreshToken === null ? [session.accessToken] : [session.accessToken, session.refreshToken];
 
 /** Whether `session` holds one of `tokens` (tokens of a session that ended). */
-export const holdsAny = (session: SessionRecord, tokens: readonly string[]): boolean =>
+export const holdsAny = (
+  session: Pick<SessionRecord, 'accessToken' | 'refreshToken'>,
+  tokens: readonly string[],
+): boolean =>
   tokens.includes(session.accessToken) || (session.refreshToken !== null && tokens.includes(session.refreshToken));
 
 const isCount = (value: unknown): value is number =>

@@ -139,7 +139,13 @@ function endUpTo(state: CoreState, floor: LoginKey, tokens: readonly string[] = 
 function adopt(state: CoreState, incoming: Session): CoreState {
   const clock = Math.max(state.clock, incoming.stamp);
   const current = state.session;
-  if (isEndedBy(incoming, state.floor) || (current && compareSessions(incoming, current) <= 0)) {
+  // A session that holds tokens a logout was for is over in every tab, whatever its stamp: a tab that set the
+  // same tokens later still holds the login that logout ended (and the server revoked).
+  if (
+    isEndedBy(incoming, state.floor) ||
+    holdsAny(incoming, state.endedTokens) ||
+    (current && compareSessions(incoming, current) <= 0)
+  ) {
     return clock === state.clock ? state : { ...state, clock };
   }
   const sameLogin = current !== null && isSameLogin(current, incoming);

@@ -147,8 +147,8 @@ describe.each(kinds)('with %s storage', (kind, isAsync) => {
       expect(errors[0]!.message).not.toContain(token);
       expect(errors[0]!.message).not.toContain('refresh-secret');
 
-      // Signing in again still works.
-      await auth.setTokens({ accessToken: token, refreshToken: 'r2' });
+      // Signing in again (a new login, new tokens) still works.
+      await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'r2' });
       expect(auth.getState().status).toBe('authenticated');
       auth.destroy();
     });
