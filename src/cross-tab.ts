@@ -6,10 +6,15 @@ import type { TokenStorage } from './types';
 
 /** How long a tab waits for the other tabs to answer "who has the session?". */
 export const QUERY_TIMEOUT_MS = 100;
+/** How long after it opened a tab may not know the other tabs yet (their answers to its first query). */
+const NEW_TAB_WINDOW_MS = 1_000;
 
 /** What the cross-tab sync needs from the manager. */
 export interface TabSyncHost {
-  environment: Pick<Environment, 'createChannel' | 'onStorageChange' | 'createId' | 'setTimeout' | 'clearTimeout'>;
+  environment: Pick<
+    Environment,
+    'createChannel' | 'onStorageChange' | 'createId' | 'setTimeout' | 'clearTimeout' | 'monotonicNow'
+  >;
   channelName: string | false;
   /** The storage given in the options (not the in-memory default), watched for changes by other tabs. */
   storage: TokenStorage | null;
@@ -26,8 +31,11 @@ export interface TabSyncHost {
 export interface TabSync {
   /** Whether a channel to other tabs is open. */
   readonly connected: boolean;
-  /** Whether another tab has been heard from; only then is a query worth its wait. */
-  readonly hasPeers: boolean;
+  /**
+   * Whether a query may find another tab: one has been heard from, or this tab opened so recently that the
+   * others may not have answered its first query yet. Otherwise a query would only wait out its timeout.
+   */
+  readonly mayHavePeers: boolean;
   announceSession(session: SessionRecord): void;
   announceLogout(floor: LoginKey, tokens: readonly string[]): void;
   /**
@@ -50,6 +58,7 @@ interface PendingQuery {
 export function createTabSync(host: TabSyncHost): TabSync {
   const { environment } = host;
   const tabId = environment.createId();
+  const openedAt = environment.monotonicNow();
   const peers = new Set<string>();
   const pending = new Map<string, PendingQuery>();
   let channel: TabChannel | null = null;
@@ -150,8 +159,8 @@ export function createTabSync(host: TabSyncHost): TabSync {
     get connected() {
       return channel !== null;
     },
-    get hasPeers() {
-      return peers.size > 0;
+    get mayHavePeers() {
+      return channel !== null && (peers.size > 0 || environment.monotonicNow() - openedAt < NEW_TAB_WINDOW_MS);
     },
     announceSession,
     announceLogout,

@@ -138,7 +138,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       // A shared storage shows another tab's refresh even when its message was missed.
       const read = await store.read();
       if (read.kind === 'stored') receive(read.stored, 'storage');
-      if (tabSync.hasPeers) for (const answer of await tabSync.query()) receive(answer, 'channel');
+      if (tabSync.mayHavePeers) for (const answer of await tabSync.query()) receive(answer, 'channel');
     },
     persisted: store.settled,
     handOver(next) {
