@@ -235,9 +235,17 @@ export function createSessionStore(
       if (!written && stored !== null) await call('removing', () => storage.removeItem(key));
       return;
     }
-    if (stored === null) return;
-    const removed = await call('removing', () => storage.removeItem(key));
-    if (!removed) await call('writing', () => storage.setItem(key, serializeStored(wanted)));
+    if (wanted.floor === null) {
+      // Nothing to keep (unreadable data is being cleared): the key goes.
+      if (stored !== null) await call('removing', () => storage.removeItem(key));
+      return;
+    }
+    // A stored logout at least as late as this one stays as it is.
+    if (stored && stored.session === null && stored.floor && compareLogins(stored.floor, wanted.floor) >= 0) return;
+    // A logout leaves a tombstone (no token, only the logout's stamp): a tab that reloads before the logout's
+    // message reached it, or with its clock set back, still knows the logout and orders after it.
+    const written = await call('writing', () => storage.setItem(key, serializeStored(wanted)));
+    if (!written && stored !== null) await call('removing', () => storage.removeItem(key));
   };
 
   let wanted: Wanted | null = null;

@@ -158,6 +158,16 @@ describe('parseEnvelope rejects everything else, without throwing', () => {
     ['a logout with a fractional stamp', { ...logout, stamp: 1.5 }],
     ['a logout with a stamp above 2^52', { ...logout, stamp: MAX_STAMP + 1 }],
     ['a logout with a stamp as a string', { ...logout, stamp: '1' }],
+    // The tokens a logout names.
+    ['a logout without tokens', { ...head, type: 'logout', stamp: 1, id: 's' }],
+    ['a logout whose tokens are not an array', { ...logout, tokens: 'token' }],
+    ['a logout naming more than two tokens', { ...logout, tokens: ['a', 'b', 'c'] }],
+    ['a logout naming an empty token', { ...logout, tokens: [''] }],
+    ['a logout naming a token that is not a string', { ...logout, tokens: [1] }],
+    ['a logout naming a token of more than 16,384 characters', { ...logout, tokens: ['t'.repeat(16_385)] }],
+    // A query says what the asking tab has: when it does, it must be well-formed.
+    ['a query with a session that is not a record', { ...head, type: 'query', queryId: 'q', session: 'x' }],
+    ['a query with a malformed floor', { ...head, type: 'query', queryId: 'q', floor: { stamp: -1, id: 'f' } }],
     // Queries and their answers.
     ['a query without a query id', { ...head, type: 'query' }],
     ['a query with a numeric query id', { ...head, type: 'query', queryId: 1 }],

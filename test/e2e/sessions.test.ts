@@ -150,7 +150,10 @@ describe('sessions shared by tabs', () => {
 
     for (const tab of tabs) {
       expect(await tab.call('state'), tab.name).toMatchObject({ status: 'unauthenticated', accessToken: null });
-      expect(await tab.call('stored'), tab.name).toBeNull();
+      // Storage keeps only the logout (a tombstone): no session, no token.
+      const stored = await tab.call('stored');
+      expect(stored === null || JSON.parse(stored).session === null, tab.name).toBe(true);
+      expect(stored ?? '', tab.name).not.toContain('eyJ');
       const records = await tab.call('records');
       // After the logout: no refresh, no login, no state other than signed out.
       expect(
