@@ -13,6 +13,7 @@ import {
 import { settle } from './support/async';
 import { recordEvents } from './support/events';
 import { trackManagers } from './support/managers';
+import { expectTombstone } from './support/stored';
 import { LIFETIME_S } from './support/time';
 
 /*
@@ -128,10 +129,10 @@ function spyOnStorageWrites() {
 }
 
 describe('storage events from another tab', () => {
-  it("signs out without a channel on a storage event whose newValue is null, with reason 'remote', without touching storage", async () => {
-    const { auth, stored } = await signedInTab({ channel: false });
+  it("signs out without a channel on a storage event whose newValue is null, with reason 'remote', and only records that logout as a tombstone in the emptied key", async () => {
+    const { auth, access, stored, session } = await signedInTab({ channel: false });
     const events = recordEvents(auth);
-    localStorage.removeItem(storageKey); // the other tab's logout cleared it
+    localStorage.removeItem(storageKey); // the other tab's logout cleared it (its tombstone write failed)
     const writes = spyOnStorageWrites();
 
     fireStorageEvent({ key: storageKey, oldValue: JSON.stringify(stored), newValue: null, storageArea: localStorage });
@@ -140,13 +141,21 @@ describe('storage events from another tab', () => {
     expect(events.logout).toEqual([{ reason: 'remote' }]);
     await expect(auth.getAccessToken()).resolves.toBeNull();
     await settle();
-    expect(writes.setItem).not.toHaveBeenCalled();
+    // The one write is the logout it heard, as a tombstone: no token, the ended login as its floor.
+    expect(writes.setItem).toHaveBeenCalledTimes(1);
+    expect(writes.setItem.mock.calls[0]![0]).toBe(storageKey);
+    expect(expectTombstone(writes.setItem.mock.calls[0]![1], [access, 'r1'])).toEqual(loginKeyOf(session));
+    expect(localStorage.getItem(storageKey)).toBe(writes.setItem.mock.calls[0]![1]);
     expect(writes.removeItem).not.toHaveBeenCalled();
     expect(requests.logout.seen).toHaveLength(0);
+    // A reload reads it as signed out.
+    const reloaded = openTab({ channel: false });
+    await reloaded.ready;
+    expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
   });
 
-  it("with a channel, leaves the end of the session to the channel's logout: the removal alone changes nothing, the logout signs out with reason 'remote', without touching storage, and passes on only that logout", async () => {
-    const { auth, stored, session } = await signedInTab();
+  it("with a channel, leaves the end of the session to the channel's logout: the removal alone changes nothing and writes nothing, the logout signs out with reason 'remote', only records that logout as a tombstone in the emptied key, and passes on only that logout", async () => {
+    const { auth, access, stored, session } = await signedInTab();
     const observed = openChannelObserver();
     const events = recordEvents(auth);
     const before = auth.getState();
@@ -158,12 +167,19 @@ describe('storage events from another tab', () => {
     // A removal may only be another tab's failed write clearing the key: the channel says when a login ends.
     expect(auth.getState()).toBe(before);
     expect(events).toEqual({ login: [], refresh: [], logout: [], error: [] });
+    await settle();
+    expect(writes.setItem).not.toHaveBeenCalled();
+    expect(writes.removeItem).not.toHaveBeenCalled();
     otherTabPosts({ type: 'logout', ...loginKeyOf(session), tokens: [] });
     await vi.waitFor(() => expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null }));
     expect(events.logout).toEqual([{ reason: 'remote' }]);
     await expect(auth.getAccessToken()).resolves.toBeNull();
     await settle();
-    expect(writes.setItem).not.toHaveBeenCalled();
+    // The one write is the logout it heard, as a tombstone: no token, that logout's key as its floor.
+    expect(writes.setItem).toHaveBeenCalledTimes(1);
+    expect(writes.setItem.mock.calls[0]![0]).toBe(storageKey);
+    expect(expectTombstone(writes.setItem.mock.calls[0]![1], [access, 'r1'])).toEqual(loginKeyOf(session));
+    expect(localStorage.getItem(storageKey)).toBe(writes.setItem.mock.calls[0]![1]);
     expect(writes.removeItem).not.toHaveBeenCalled();
     // What the tab posts is the same logout, passed on (a tab that took the session from it hears of the end
     // too), never the session itself.

@@ -15,6 +15,7 @@ import {
 import { deferred, outcome, settle } from './support/async';
 import { recordEvents } from './support/events';
 import { trackManagers } from './support/managers';
+import { expectTombstone } from './support/stored';
 import { LIFETIME_MS, LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
 /*
@@ -557,7 +558,13 @@ describe('a logout beats a refresh across tabs', () => {
         expect(tab.getState().status).toBe('unauthenticated');
         await expect(tab.getAccessToken()).resolves.toBeNull();
       }
-      expect(storage.values.has(storageKey)).toBe(false);
+      // Storage holds the logout's tombstone: neither the ended token set nor the one the server sent after.
+      const tombstone = expectTombstone(storage.values.get(storageKey), [
+        stored.accessToken,
+        'r1',
+        ...refresh.issued,
+        'r2',
+      ]);
       for (const e of events) expect(e.refresh).toEqual([]);
       expect(events[0]!.logout).toEqual([{ reason: 'remote' }]);
       expect(events[1]!.logout).toEqual([{ reason: 'user' }]);
@@ -592,7 +599,15 @@ describe('a logout beats a refresh across tabs', () => {
         expect(e.refresh).toEqual([]);
         expect(e.login).toEqual([]);
       }
-      expect(storage.values.has(storageKey)).toBe(false);
+      // The tombstone is that same logout, and the late token set did not replace it.
+      expect(
+        expectTombstone(storage.values.get(storageKey), [stored.accessToken, 'r1', ...refresh.issued, 'r2']),
+      ).toEqual(tombstone);
+      expect(tombstone).toEqual(floor);
+      // A reload (a tab with no one to ask) reads the tombstone and is signed out.
+      const reloaded = openTab({ storage, channel: false });
+      await reloaded.ready;
+      expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
     },
   );
 });

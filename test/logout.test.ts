@@ -15,6 +15,7 @@ import {
 import { deferred, outcome } from './support/async';
 import { recordEvents } from './support/events';
 import { trackManagers } from './support/managers';
+import { expectTombstone } from './support/stored';
 import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
 const STORAGE_KEY = 'tokenkeeper';
@@ -30,11 +31,11 @@ const createManager = trackManagers({
 });
 
 describe('logout()', () => {
-  it('signs out and clears storage before the logout endpoint receives the request', async () => {
+  it('signs out and replaces the stored session with a tombstone before the logout endpoint receives the request', async () => {
     const storage = createTestStorage();
-    let atRequest: { stored: boolean; state: AuthState } | undefined;
+    let atRequest: { stored: string | undefined; state: AuthState } | undefined;
     const logout = logoutEndpoint(() => {
-      atRequest = { stored: storage.values.has(STORAGE_KEY), state: auth.getState() };
+      atRequest = { stored: storage.values.get(STORAGE_KEY), state: auth.getState() };
       return new HttpResponse(null, { status: 204 });
     });
     server.use(logout.handler);
@@ -47,7 +48,8 @@ describe('logout()', () => {
     await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
 
     expect(logout.seen).toHaveLength(1);
-    expect(atRequest?.stored).toBe(false);
+    expect(atRequest).toBeDefined();
+    const floor = expectTombstone(atRequest!.stored, [access, 'r1']);
     expect(atRequest?.state).toMatchObject({ status: 'unauthenticated', accessToken: null });
     expect(events.logout).toEqual([{ reason: 'user' }]);
     expect(auth.getState()).toMatchObject({
@@ -56,9 +58,15 @@ describe('logout()', () => {
       expiresAt: null,
       claims: null,
     });
-    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    expect(expectTombstone(storage.values.get(STORAGE_KEY), [access, 'r1'])).toEqual(floor);
     await expect(auth.getAccessToken()).resolves.toBeNull();
     auth.destroy();
+
+    // A reload finds the tombstone and is signed out.
+    const reloaded = createManager({ storage });
+    await reloaded.ready;
+    expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    await expect(reloaded.getAccessToken()).resolves.toBeNull();
   });
 
   it('sends the logout request with keepalive, the refresh token and the access token', async () => {
@@ -157,15 +165,16 @@ describe('logout wins over a refresh in flight', () => {
           }
         : {}),
     });
-    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const login = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: login, refreshToken: 'r1' });
     const calls = (): number => (kind === 'function' ? functionCalls : refresh.seen.length);
-    return { gate, next, storage, auth, calls };
+    return { gate, login, next, storage, auth, calls };
   }
 
   it.each(['endpoint', 'function'] as const)(
     'drops the late refresh response after logout (refresh %s)',
     async (kind) => {
-      const { gate, next, storage, auth, calls } = await slowRefreshSetup(kind);
+      const { gate, login, next, storage, auth, calls } = await slowRefreshSetup(kind);
       const events = recordEvents(auth);
 
       vi.setSystemTime(START_MS + LIFETIME_MS - 30_000); // inside the margin: getAccessToken() waits for the refresh
@@ -184,13 +193,18 @@ describe('logout wins over a refresh in flight', () => {
       expect(await Promise.all(waiting)).toEqual([{ value: null }, { value: null }, { value: null }]);
       expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, refreshing: false });
       expect(auth.getState().accessToken).not.toBe(next);
-      expect(storage.values.has(STORAGE_KEY)).toBe(false);
+      // Neither the ended session nor the late answer is stored: only the logout's tombstone.
+      expectTombstone(storage.values.get(STORAGE_KEY), [login, 'r1', next, 'r2']);
       expect(events.refresh).toHaveLength(0);
       expect(events.login).toHaveLength(0);
       expect(events.logout).toEqual([{ reason: 'user' }]);
       await expect(auth.getAccessToken()).resolves.toBeNull();
       expect(calls()).toBe(1);
       auth.destroy();
+
+      const reloaded = createManager({ storage, logout: undefined });
+      await reloaded.ready;
+      expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
     },
   );
 
@@ -243,7 +257,8 @@ describe('logout endpoint failure', () => {
     server.use(logout.handler);
     const storage = createTestStorage();
     const auth = createManager({ storage });
-    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
     const events = recordEvents(auth);
 
     await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
@@ -253,8 +268,12 @@ describe('logout endpoint failure', () => {
     expect(events.error[0]!.error).toBeInstanceOf(TokenkeeperError);
     expect(events.logout).toEqual([{ reason: 'user' }]);
     expect(auth.getState().status).toBe('unauthenticated');
-    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    expectTombstone(storage.values.get(STORAGE_KEY), [access, 'r1']);
     auth.destroy();
+
+    const reloaded = createManager({ storage });
+    await reloaded.ready;
+    expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
   });
 
   it('gives up on a logout endpoint that does not answer within its timeout', async () => {
@@ -266,7 +285,8 @@ describe('logout endpoint failure', () => {
     server.use(logout.handler);
     const storage = createTestStorage();
     const auth = createManager({ storage, logout: { url: LOGOUT_URL, timeout: 1_000 } });
-    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
     const events = recordEvents(auth);
 
     let settled = false;
@@ -278,7 +298,7 @@ describe('logout endpoint failure', () => {
     expect(settled).toBe(false);
     // Signed out already, while the server has not answered.
     expect(auth.getState().status).toBe('unauthenticated');
-    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    expectTombstone(storage.values.get(STORAGE_KEY), [access, 'r1']);
 
     await vi.advanceTimersByTimeAsync(1);
     await expect(result).resolves.toEqual({ serverNotified: false });
@@ -290,6 +310,10 @@ describe('logout endpoint failure', () => {
     expect(events.error).toHaveLength(1);
     expect(auth.getState().status).toBe('unauthenticated');
     auth.destroy();
+
+    const reloaded = createManager({ storage });
+    await reloaded.ready;
+    expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
   });
 
   it('resolves { serverNotified: false } and emits one error when a logout function throws', async () => {

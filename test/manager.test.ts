@@ -15,6 +15,7 @@ import {
 } from './support/environment';
 import { recordEvents, recordEventsInOrder } from './support/events';
 import { trackManagers } from './support/managers';
+import { expectTombstone } from './support/stored';
 import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, START_MS } from './support/time';
 
 const STORAGE_KEY = 'tokenkeeper';
@@ -304,15 +305,20 @@ describe('ready', () => {
     const logout = logoutEndpoint();
     server.use(logout.handler);
     const storage = createTestStorage({ async: true });
-    await storeSession(storage, jwtFor(LIFETIME_S));
+    const stored = jwtFor(LIFETIME_S);
+    await storeSession(storage, stored);
     const auth = createManager({ storage, logout: { url: LOGOUT_URL } });
 
     await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
 
     expect(logout.seen).toHaveLength(1);
     expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'r-stored' });
-    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    expectTombstone(storage.values.get(STORAGE_KEY), [stored, 'r-stored']);
     expect(auth.getState().status).toBe('unauthenticated');
     auth.destroy();
+
+    const reloaded = createManager({ storage });
+    await reloaded.ready;
+    expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
   });
 });

@@ -21,6 +21,7 @@ import {
   startServer,
 } from './support/environment';
 import { trackManagers } from './support/managers';
+import { expectTombstone } from './support/stored';
 import { LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
 /** Constructions of BroadcastChannel seen while a test ran. */
@@ -222,14 +223,21 @@ describe('React Native: a whole session', () => {
     expect(api.seen).toHaveLength(1);
     expect(api.seen[0]!.headers.get('authorization')).toBe(`Bearer ${resumed}`);
 
-    // 6. Logout clears AsyncStorage and tells the server.
+    // 6. Logout leaves only a tombstone (no token) in AsyncStorage and tells the server.
     const result = await auth.logout();
     expect(result).toEqual({ serverNotified: true });
     expect(auth.getState().status).toBe('unauthenticated');
-    expect(storage.values.has('tokenkeeper')).toBe(false);
+    expectTombstone(storage.values.get('tokenkeeper'), [resumed, 'rt-3', refreshed, 'rt-2', loginToken, 'rt-1']);
     expect(logout.seen).toHaveLength(1);
     expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'rt-3' });
     expect(logout.seen[0]!.headers.get('authorization')).toBe(`Bearer ${resumed}`);
+    expect(refresh.seen).toHaveLength(2);
+
+    // The app starts again: it reads the tombstone and is signed out, without a server call.
+    const restarted = createManager(options);
+    await restarted.ready;
+    expect(restarted.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    restarted.destroy();
     expect(refresh.seen).toHaveLength(2);
 
     // No cross-tab channel was ever opened, and the AppState listener goes with the manager.
@@ -356,15 +364,24 @@ describe('React Native: expo-secure-store', () => {
     restored.on('error', ({ error }) => errors.push(error));
     await restored.ready;
     expect(restored.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
-    await restored.refresh();
+    const refreshed = await restored.refresh();
     expect(refresh.seen).toHaveLength(1);
+    expect(restored.getState().accessToken).toBe(refreshed);
     expect(JSON.parse(SecureStore.values.get('auth.session')!)).toMatchObject({
       v: 2,
-      session: { accessToken: restored.getState().accessToken, refreshToken: 'rt-2' },
+      session: { accessToken: refreshed, refreshToken: 'rt-2' },
     });
 
     await restored.logout();
-    expect(SecureStore.values.has('auth.session')).toBe(false);
+    expectTombstone(SecureStore.values.get('auth.session'), [token, 'rt-1', refreshed, 'rt-2']);
+    expect(errors).toEqual([]);
+    restored.destroy();
+
+    // Restored once more: the tombstone loads as signed out.
+    const reopened = createManager(options);
+    reopened.on('error', ({ error }) => errors.push(error));
+    await reopened.ready;
+    expect(reopened.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
     expect(errors).toEqual([]);
   });
 });

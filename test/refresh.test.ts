@@ -15,6 +15,7 @@ import {
 import { deferred, outcome } from './support/async';
 import { recordEvents, recordEventsInOrder } from './support/events';
 import { trackManagers } from './support/managers';
+import { expectTombstone } from './support/stored';
 import { flush, installFakeClock, LIFETIME_MS, LIFETIME_S, MARGIN_MS, START_MS } from './support/time';
 
 /** When the proactive refresh of a token received at `START_MS` is due. */
@@ -325,7 +326,8 @@ describe('rejected refresh', () => {
     server.use(refresh.handler, logout.handler);
     const storage = createTestStorage();
     const auth = createManager({ storage, logout: { url: LOGOUT_URL } });
-    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
     expect(storage.values.has(STORAGE_KEY)).toBe(true);
     const events = recordEvents(auth);
 
@@ -343,13 +345,19 @@ describe('rejected refresh', () => {
       expiresAt: null,
       claims: null,
     });
-    expect(storage.values.has(STORAGE_KEY)).toBe(false);
+    // The ended session is gone from storage: a tombstone of the end stands in its place.
+    expectTombstone(storage.values.get(STORAGE_KEY), [access, 'r1']);
     expect(events.logout).toEqual([{ reason: 'refresh-rejected' }]);
     expect(events.refresh).toHaveLength(0);
     expect(refresh.seen).toHaveLength(1);
     expect(logout.seen).toHaveLength(0);
     await expect(auth.getAccessToken()).resolves.toBeNull();
     auth.destroy();
+
+    const reloaded = createManager({ storage });
+    await reloaded.ready;
+    expect(reloaded.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    expect(refresh.seen).toHaveLength(1);
   });
 
   it('signs out on 400 invalid_grant from the proactive refresh and stops refreshing', async () => {

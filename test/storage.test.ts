@@ -4,16 +4,22 @@ import { jwtFor } from './support/jwt';
 import {
   createTestStorage,
   HttpResponse,
+  LOGOUT_URL,
+  logoutEndpoint,
   REFRESH_URL,
   refreshEndpoint,
   server,
   startServer,
   type TestStorage,
 } from './support/environment';
+import { expectTombstone } from './support/stored';
 
 startServer();
 
-function createManager(storage: TestStorage, extra: { storageKey?: string } = {}): TokenManager {
+function createManager(
+  storage: TestStorage,
+  extra: { storageKey?: string; logout?: { url: string } } = {},
+): TokenManager {
   return createTokenManager({
     refresh: { url: REFRESH_URL },
     storage,
@@ -83,13 +89,15 @@ describe.each(kinds)('with %s storage', (kind, isAsync) => {
     defaultKey.destroy();
   });
 
-  it('removes the stored session on logout', async () => {
+  it('replaces the stored session with a tombstone (no token) on logout, and a new manager loads signed out', async () => {
     const storage = createTestStorage({ async: isAsync });
     const auth = createManager(storage);
-    await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'r1' });
+    const token = jwtFor(3600);
+    await auth.setTokens({ accessToken: token, refreshToken: 'r1' });
     expect(storage.values.has('tokenkeeper')).toBe(true);
     await auth.logout();
-    expect(storage.values.has('tokenkeeper')).toBe(false);
+    expect([...storage.values.keys()]).toEqual(['tokenkeeper']);
+    expectTombstone(storage.values.get('tokenkeeper'), [token, 'r1']);
     auth.destroy();
 
     const next = createManager(storage);
@@ -129,28 +137,79 @@ describe.each(kinds)('with %s storage', (kind, isAsync) => {
       auth.destroy();
     });
 
-    it('goes on in memory when removeItem throws, and emits a StorageError on logout', async () => {
+    it('removes the key instead when the tombstone write (setItem) throws on logout, emits one StorageError, and a reload is signed out', async () => {
+      const logout = logoutEndpoint();
+      server.use(logout.handler);
       const storage = createTestStorage({ async: isAsync });
-      storage.failOn.add('removeItem');
-      const auth = createManager(storage);
+      const auth = createManager(storage, { logout: { url: LOGOUT_URL } });
       const errors = collectErrors(auth);
       const token = jwtFor(3600);
       await auth.setTokens({ accessToken: token, refreshToken: 'refresh-secret' });
       expect(errors).toHaveLength(0);
+      storage.calls.length = 0;
 
-      await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
+      storage.failOn.add('setItem');
+      await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
+      expect(logout.seen).toHaveLength(1);
+      expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'refresh-secret' });
       expect(auth.getState().status).toBe('unauthenticated');
       expect(await auth.getAccessToken()).toBeNull();
+      // The tombstone write failed, and the fallback removed the key.
+      expect(storage.calls).toEqual(['getItem', 'setItem', 'removeItem']);
+      expect(storage.values.has('tokenkeeper')).toBe(false);
       expect(errors).toHaveLength(1);
       expect(errors[0]).toBeInstanceOf(StorageError);
       expect((errors[0] as StorageError).code).toBe('storage_failed');
       expect(errors[0]!.message).not.toContain(token);
       expect(errors[0]!.message).not.toContain('refresh-secret');
 
+      const reloaded = createManager(storage);
+      await reloaded.ready;
+      expect(reloaded.getState().status).toBe('unauthenticated');
+      reloaded.destroy();
+
       // Signing in again (a new login, new tokens) still works.
       await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'r2' });
       expect(auth.getState().status).toBe('authenticated');
       auth.destroy();
+    });
+
+    it('signs out and resolves when both setItem and removeItem throw on logout: one StorageError each, and nothing could clear the stored session', async () => {
+      const logout = logoutEndpoint();
+      server.use(logout.handler);
+      const storage = createTestStorage({ async: isAsync });
+      const auth = createManager(storage, { logout: { url: LOGOUT_URL } });
+      const errors = collectErrors(auth);
+      const token = jwtFor(3600);
+      await auth.setTokens({ accessToken: token, refreshToken: 'refresh-secret' });
+      const before = storage.values.get('tokenkeeper');
+      storage.calls.length = 0;
+
+      storage.failOn.add('setItem');
+      storage.failOn.add('removeItem');
+      await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
+      expect(logout.seen).toHaveLength(1);
+      expect(auth.getState().status).toBe('unauthenticated');
+      expect(await auth.getAccessToken()).toBeNull();
+      expect(storage.calls).toEqual(['getItem', 'setItem', 'removeItem']);
+      expect(errors).toHaveLength(2);
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(StorageError);
+        expect((error as StorageError).code).toBe('storage_failed');
+        expect(error.message).not.toContain(token);
+        expect(error.message).not.toContain('refresh-secret');
+      }
+      // The storage can neither write nor remove: the old session stays where it was.
+      expect(storage.values.get('tokenkeeper')).toBe(before);
+      auth.destroy();
+
+      // What a reload then loads, stated as it is: the ended session (the server was told of the logout, so
+      // its refresh token no longer works there). Only a storage that can write or remove prevents this.
+      storage.failOn.clear();
+      const reloaded = createManager(storage);
+      await reloaded.ready;
+      expect(reloaded.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
+      reloaded.destroy();
     });
 
     it('goes on in memory when getItem throws: ready resolves, signed out, one StorageError, and setTokens works', async () => {

@@ -165,40 +165,84 @@ describe('defect 6: a storage that throws never leaves a stale token set behind'
     expect(reloaded.getState().status).toBe('unauthenticated');
   });
 
-  it('overwrites the key with a tombstone when the removal on logout fails, so a reload is signed out', async () => {
+  it('removes the key when the tombstone write on logout fails, so a reload is signed out', async () => {
     const { logout } = rotatingEndpoints();
     const storage = createTestStorage();
     const auth = createManager({ storage });
     const access = jwtFor(LIFETIME_S);
     await auth.setTokens({ accessToken: access, refreshToken: 'rt-ended' });
     const events = recordEvents(auth);
+    storage.calls.length = 0;
 
+    storage.failOn.add('setItem');
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
+    await flush();
+
+    expect(logout.seen).toHaveLength(1);
+    expect(storage.calls).toEqual(['getItem', 'setItem', 'removeItem']);
+    expect(storage.values.has(KEY)).toBe(false);
+    expect(holdsAny(storage.values.get(KEY), 'rt-ended', access)).toBe(false);
+    expect(storageErrorCodes(events.error)).toEqual([['StorageError', 'storage_failed']]);
+    expect(events.logout).toEqual([{ reason: 'user' }]);
+
+    // The storage still cannot write anything: the reload finds the key removed and is signed out.
+    const reloaded = await reload(storage);
+    expect(reloaded.getState().status).toBe('unauthenticated');
+    await expect(reloaded.getAccessToken()).resolves.toBeNull();
+  });
+
+  it('signs out and resolves when both the tombstone write and the removal on logout fail; the storage keeps what it held', async () => {
+    const { logout } = rotatingEndpoints();
+    const storage = createTestStorage();
+    const auth = createManager({ storage });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'rt-ended' });
+    const before = storage.values.get(KEY);
+    const events = recordEvents(auth);
+    storage.calls.length = 0;
+
+    storage.failOn.add('setItem');
     storage.failOn.add('removeItem');
     await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
     await flush();
 
     expect(logout.seen).toHaveLength(1);
-    expect(holdsAny(storage.values.get(KEY), 'rt-ended', access)).toBe(false);
-    expect(storageErrorCodes(events.error)).toEqual([['StorageError', 'storage_failed']]);
+    expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'rt-ended' });
+    expect(auth.getState().status).toBe('unauthenticated');
+    await expect(auth.getAccessToken()).resolves.toBeNull();
+    expect(storage.calls).toEqual(['getItem', 'setItem', 'removeItem']);
+    expect(storageErrorCodes(events.error)).toEqual([
+      ['StorageError', 'storage_failed'],
+      ['StorageError', 'storage_failed'],
+    ]);
+    for (const { error } of events.error) {
+      for (const text of [error.message, String(error), JSON.stringify(error)]) {
+        expect(holdsAny(text, 'rt-ended', access)).toBe(false);
+      }
+    }
     expect(events.logout).toEqual([{ reason: 'user' }]);
 
-    // The storage still cannot remove anything: the reload must read the tombstone as signed out.
+    // Nothing could be written or removed: the ended session is still stored, and a reload loads it (the
+    // server was told, so its refresh token is no longer good there). This is the storage's limit.
+    expect(storage.values.get(KEY)).toBe(before);
+    storage.failOn.clear();
     const reloaded = await reload(storage);
-    expect(reloaded.getState().status).toBe('unauthenticated');
-    await expect(reloaded.getAccessToken()).resolves.toBeNull();
+    expect(reloaded.getState()).toMatchObject({ status: 'authenticated', accessToken: access });
   });
 });
 
 describe('defect 9: storage calls are bounded', () => {
-  it('logout() resolves and tells the server although removeItem never settles', async () => {
+  it('logout() resolves and tells the server although the tombstone write (setItem) never settles, and removes the key instead', async () => {
     const { logout } = rotatingEndpoints();
-    const { storage, hang } = createHangingStorage();
+    const { storage, values, hang } = createHangingStorage();
     const auth = createManager({ storage });
     await auth.ready;
-    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'rt-1' });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'rt-1' });
+    expect(holdsAny(values.get(KEY), 'rt-1', access)).toBe(true);
     const events = recordEvents(auth);
 
-    hang.removeItem = Number.POSITIVE_INFINITY;
+    hang.setItem = Number.POSITIVE_INFINITY;
     const result = track(auth.logout());
     await vi.advanceTimersByTimeAsync(WITHIN_LIMIT_MS);
 
@@ -208,6 +252,10 @@ describe('defect 9: storage calls are bounded', () => {
     expect(auth.getState().status).toBe('unauthenticated');
     expect(events.logout).toEqual([{ reason: 'user' }]);
     expect(storageErrorCodes(events.error)).toEqual([['StorageError', 'storage_failed']]);
+    // The hung write gave way to the fallback: the key is removed.
+    expect(values.has(KEY)).toBe(false);
+    const reloaded = await reload(storage);
+    expect(reloaded.getState().status).toBe('unauthenticated');
   });
 
   it('a setItem that never settles does not stall setTokens(), a later setTokens() or logout()', async () => {

@@ -2,9 +2,10 @@
  * Fault matrix, storage (issue 7, scope item 5): getItem, setItem and removeItem, each (a) throwing
  * synchronously, (b) rejecting, (c) never settling. The fault hits one call. In every row the manager goes
  * on, one `'error'` (`StorageError`, `code: 'storage_failed'`) reports it, nothing stale is left behind (a
- * failed setItem leaves no previous token set; a failed removeItem leaves nothing a reload signs in with),
- * and `setTokens()` / `logout()` resolve within the storage bound (2 000 ms of fake time) and logout still
- * calls the server. Design-issue7.md items 6 and 9; API.md "a storage that throws does not break the manager".
+ * failed setItem leaves no previous token set; a failed tombstone write on logout, which is a setItem too,
+ * is followed by a removeItem of the key, so a reload has nothing to sign in with), and `setTokens()` /
+ * `logout()` resolve within the storage bound (2 000 ms of fake time) and logout still calls the server.
+ * A logout that succeeds leaves a tombstone (`session: null` and the logout's floor, no token). Design-issue7.md items 6 and 9; API.md "a storage that throws does not break the manager".
  */
 import { createTokenManager, StorageError } from 'tokenkeeper';
 import { describe, expect, it, vi } from 'vitest';
@@ -22,6 +23,7 @@ import {
 import { recordEvents } from '../support/events';
 import { jwtFor } from '../support/jwt';
 import { trackManagers } from '../support/managers';
+import { expectTombstone } from '../support/stored';
 import { installFakeClock, LIFETIME_S, MARGIN_MS, START_MS } from '../support/time';
 import {
   createFaultyStorage,
@@ -214,7 +216,7 @@ describe.each(faults)('fault matrix: storage, a %s', (fault) => {
     auth.destroy();
   });
 
-  it(`removeItem (${fault}) on logout → logout resolves and calls the server, a reload is signed out`, async () => {
+  it(`setItem (${fault}) of the tombstone on logout → the key is removed instead, logout resolves and calls the server, a reload is signed out`, async () => {
     const consoleOutput = spyConsole();
     const logout = logoutEndpoint();
     server.use(logout.handler);
@@ -222,22 +224,27 @@ describe.each(faults)('fault matrix: storage, a %s', (fault) => {
     const auth = createManager({ storage });
     const access = jwtFor(LIFETIME_S);
     await auth.setTokens({ accessToken: access, refreshToken: 'rt-to-remove-71c3d5' });
+    expect(storedText(storage.values)).toContain(access);
     const events = recordEvents(auth);
+    const callsBefore = storage.calls.length;
 
-    storage.fail('removeItem', fault);
+    storage.fail('setItem', fault);
     expect(await withinBound(auth.logout(), 'logout()')).toEqual({ value: { serverNotified: true } });
     expect(logout.seen).toHaveLength(1);
     expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'rt-to-remove-71c3d5' });
     await vi.advanceTimersByTimeAsync(LIMIT_MS); // the rest of the bound passes
 
     expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    // The tombstone write failed; the fallback removed the key.
+    expect(storage.calls.slice(callsBefore)).toEqual(['getItem', `setItem (${fault})`, 'removeItem']);
+    expect(storedText(storage.values)).toBeNull();
     expect(storedText(storage.values) ?? '').not.toContain(access);
     expect(storedText(storage.values) ?? '').not.toContain('rt-to-remove-71c3d5');
     expect((await reloadState(storage.values)).status).toBe('unauthenticated');
     expectOneStorageError(events.error);
     expect(events.logout).toEqual([{ reason: 'user' }]);
 
-    // It goes on: the next login is stored, and its logout clears it.
+    // It goes on: the next login is stored, and its logout leaves a tombstone in its place.
     const nextAccess = jwtFor(LIFETIME_S);
     expect(
       await withinBound(auth.setTokens({ accessToken: nextAccess, refreshToken: 'rt-second-4d8e22' }), 'setTokens()'),
@@ -249,7 +256,7 @@ describe.each(faults)('fault matrix: storage, a %s', (fault) => {
     expect(await withinBound(auth.logout(), 'the second logout()')).toEqual({ value: { serverNotified: true } });
     expect(logout.seen).toHaveLength(2);
     expect(JSON.parse(logout.seen[1]!.body)).toEqual({ refresh_token: 'rt-second-4d8e22' });
-    expect(storedText(storage.values) ?? '').not.toContain(nextAccess);
+    expectTombstone(storedText(storage.values), [access, 'rt-to-remove-71c3d5', nextAccess, 'rt-second-4d8e22']);
     expect((await reloadState(storage.values)).status).toBe('unauthenticated');
 
     expectOneStorageError(events.error);
