@@ -18,6 +18,8 @@ const STORAGE_FORMAT_VERSION = 2;
 
 /** How long a storage call may take before the manager goes on without it (and says so with an `'error'`). */
 export const STORAGE_TIMEOUT_MS = 2_000;
+/** How often a storage that refused both a write and a removal is tried again, 2 s, 4 s and 6 s later. */
+const STALE_RETRIES = 3;
 
 /** A storage that keeps values in memory; the default, and what a new tab starts with. */
 export function createMemoryStorage(): TokenStorage {
@@ -226,26 +228,41 @@ export function createSessionStore(
     }
   };
 
-  const apply = async (wanted: Wanted): Promise<void> => {
+  /** Writes `wanted`; `false` when the storage may still hold something stale (both a write and a removal failed). */
+  const apply = async (wanted: Wanted): Promise<boolean> => {
     const stored = await readForCompare();
-    if (stored && (holdsNewer(stored, wanted) || holdsSame(stored, wanted))) return;
-    if (wanted.session) {
-      const written = await call('writing', () => storage.setItem(key, serializeStored(wanted)));
-      // The old token set (its refresh token spent) must not outlive a write that failed.
-      if (!written && stored !== null) await call('removing', () => storage.removeItem(key));
-      return;
-    }
-    if (wanted.floor === null) {
+    if (stored && (holdsNewer(stored, wanted) || holdsSame(stored, wanted))) return true;
+    if (wanted.floor === null && wanted.session === null) {
       // Nothing to keep (unreadable data is being cleared): the key goes.
-      if (stored !== null) await call('removing', () => storage.removeItem(key));
-      return;
+      return stored === null || (await call('removing', () => storage.removeItem(key)));
     }
     // A stored logout at least as late as this one stays as it is.
-    if (stored && stored.session === null && stored.floor && compareLogins(stored.floor, wanted.floor) >= 0) return;
-    // A logout leaves a tombstone (no token, only the logout's stamp): a tab that reloads before the logout's
-    // message reached it, or with its clock set back, still knows the logout and orders after it.
-    const written = await call('writing', () => storage.setItem(key, serializeStored(wanted)));
-    if (!written && stored !== null) await call('removing', () => storage.removeItem(key));
+    if (
+      !wanted.session &&
+      stored?.session === null &&
+      stored.floor &&
+      compareLogins(stored.floor, wanted.floor as LoginKey) >= 0
+    ) {
+      return true;
+    }
+    // A session is written; a logout leaves a tombstone (no token, only the logout's stamp), so that a tab that
+    // reloads before the logout's message reached it, or with its clock set back, still knows the logout. When
+    // the write fails, what was stored goes (an older token set, its refresh token spent, or the ended session).
+    if (await call('writing', () => storage.setItem(key, serializeStored(wanted)))) return true;
+    return stored === null || (await call('removing', () => storage.removeItem(key)));
+  };
+
+  /** Tries again, a few times, to leave nothing stale behind when both a write and a removal failed. */
+  const retryLater = (attempt: number): void => {
+    if (attempt > STALE_RETRIES) return;
+    // Only while nothing newer was asked for since: a later write or logout takes over then.
+    const version = requested;
+    timers.setTimeout(() => {
+      void (async () => {
+        if (wanted === null || version !== requested || running) return;
+        if (!(await apply(wanted))) retryLater(attempt + 1);
+      })();
+    }, STORAGE_TIMEOUT_MS * attempt);
   };
 
   let wanted: Wanted | null = null;
@@ -281,7 +298,7 @@ export function createSessionStore(
     running = true;
     while (done < requested) {
       const version = requested;
-      await apply(wanted as Wanted);
+      if (!(await apply(wanted as Wanted))) retryLater(1);
       done = version;
       for (const waiter of [...waiters]) {
         if (waiter.version <= done) {

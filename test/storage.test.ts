@@ -203,8 +203,9 @@ describe.each(kinds)('with %s storage', (kind, isAsync) => {
       expect(storage.values.get('tokenkeeper')).toBe(before);
       auth.destroy();
 
-      // What a reload then loads, stated as it is: the ended session (the server was told of the logout, so
-      // its refresh token no longer works there). Only a storage that can write or remove prevents this.
+      // What a reload right then loads, stated as it is: the ended session (the server was told of the logout, so
+      // its refresh token no longer works there). A storage that recovers is cleared by a retry 2 s later (see
+      // test/faults/defects-storage.test.ts); one that never does keeps it.
       storage.failOn.clear();
       const reloaded = createManager(storage);
       await reloaded.ready;

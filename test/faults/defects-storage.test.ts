@@ -191,7 +191,7 @@ describe('defect 6: a storage that throws never leaves a stale token set behind'
     await expect(reloaded.getAccessToken()).resolves.toBeNull();
   });
 
-  it('signs out and resolves when both the tombstone write and the removal on logout fail; the storage keeps what it held', async () => {
+  it('signs out and resolves when both the tombstone write and the removal on logout fail, and clears the storage once it works again', async () => {
     const { logout } = rotatingEndpoints();
     const storage = createTestStorage();
     const auth = createManager({ storage });
@@ -222,12 +222,35 @@ describe('defect 6: a storage that throws never leaves a stale token set behind'
     }
     expect(events.logout).toEqual([{ reason: 'user' }]);
 
-    // Nothing could be written or removed: the ended session is still stored, and a reload loads it (the
-    // server was told, so its refresh token is no longer good there). This is the storage's limit.
+    // Nothing could be written or removed: for now the ended session is still stored (the server was told, so
+    // its refresh token is no longer good there).
     expect(storage.values.get(KEY)).toBe(before);
+
+    // The storage works again: the manager tries again 2 s later, and leaves the logout's tombstone.
     storage.failOn.clear();
+    await vi.advanceTimersByTimeAsync(2_000);
+    const stored = storage.values.get(KEY) ?? '';
+    expect(JSON.parse(stored)).toMatchObject({ v: 2, session: null });
+    expect(holdsAny(stored, 'rt-ended', access)).toBe(false);
     const reloaded = await reload(storage);
-    expect(reloaded.getState()).toMatchObject({ status: 'authenticated', accessToken: access });
+    expect(reloaded.getState().status).toBe('unauthenticated');
+  });
+
+  it('tries three times at most when the storage keeps refusing both the write and the removal', async () => {
+    rotatingEndpoints();
+    const storage = createTestStorage();
+    const auth = createManager({ storage });
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'rt-ended' });
+    const events = recordEvents(auth);
+    storage.failOn.add('setItem');
+    storage.failOn.add('removeItem');
+    await auth.logout();
+    await flush();
+    expect(events.error).toHaveLength(2);
+
+    await vi.advanceTimersByTimeAsync(2_000 + 4_000 + 6_000 + 60_000);
+    // Two failed calls at logout, then two for each of the three retries, and nothing more.
+    expect(events.error).toHaveLength(8);
   });
 });
 

@@ -367,6 +367,9 @@ export class ModelStorage implements TokenStorage {
     private readonly log: (line: string) => void,
   ) {}
 
+  /** How many armed faults have fired (a call that threw or hung). */
+  faultsFired = 0;
+
   arm(operation: StorageOperation, fault: StorageFault): void {
     this.faults.push({ operation, fault });
   }
@@ -395,6 +398,7 @@ export class ModelStorage implements TokenStorage {
     this.calls += 1;
     const index = this.faults.findIndex((armed) => armed.operation === operation);
     const fault = index >= 0 ? this.faults.splice(index, 1)[0]!.fault : null;
+    if (fault !== null) this.faultsFired += 1;
     if (fault === 'throw') {
       this.log(`  ${this.label}.${operation} throws`);
       const error = new DOMException('The quota has been exceeded.', 'QuotaExceededError');

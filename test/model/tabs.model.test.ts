@@ -430,7 +430,9 @@ class Model {
       this.logouts.some((logout) => logout.at > heardBy) ||
       this.logins.some((login) => login.family !== family && login.at > heardBy);
     this.logins.push({ family, at });
-    this.lastLogin = concurrent ? null : { family, at, operation: null as unknown as Operation };
+    this.lastLogin = concurrent
+      ? null
+      : { family, at, operation: null as unknown as Operation, faultsBefore: this.faultsFired() };
     const operation = this.track(
       `${instance.label}.setTokens(${tokenName(tokens.accessToken)})`,
       instance,
@@ -441,7 +443,11 @@ class Model {
 
   readonly logins: { family: number; at: number }[] = [];
   /** The last login, when its tab had heard of every logout() call and every login of another family. */
-  lastLogin: { family: number; at: number; operation: Operation } | null = null;
+  lastLogin: { family: number; at: number; operation: Operation; faultsBefore: number } | null = null;
+
+  private faultsFired(): number {
+    return this.slots.reduce((sum, slot) => sum + slot.storage.faultsFired, 0);
+  }
 
   /**
    * A reload: the tab's manager is destroyed and a new one opens on the same storage. The tab's requests are
@@ -450,6 +456,12 @@ class Model {
    */
   private async reload(slot: Slot): Promise<void> {
     const old = slot.instance;
+    // A login whose storage may have failed to keep it (a fault fired since) lives only in the tabs' memory: a
+    // reload can lose it, and no client can help that, so I8 no longer speaks of it.
+    if (this.lastLogin && this.faultsFired() > this.lastLogin.faultsBefore) {
+      this.world.log('  (I8 void from here: a storage fault since the last login, then a reload)');
+      this.lastLogin = null;
+    }
     for (let round = 0; round < 10 && this.server.pending.some((answer) => answer.from === old.label); round += 1) {
       this.server.answerAllFrom(old.label);
       await settle();
