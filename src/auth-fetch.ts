@@ -75,10 +75,17 @@ export function createAuthFetch(
 
   return async (input, init) => {
     if (host.isDestroyed()) return send(input, init);
-    if (!host.isAllowedOrigin(input)) return send(input, init);
-    // Everything the request is made of is taken now, before any wait: a caller that changes its URL
-    // object or `init` after the call changes nothing in what is sent, or where.
-    const request = isRequest(input) ? new Request(input, init) : new Request((resolveUrl(input) as URL).href, init);
+    // Everything the request is made of is taken now, once, before any check or wait: the origin checked is
+    // the one the request goes to (an input cannot show one URL to the check and another to fetch), and a
+    // caller that changes its URL object or `init` after the call changes nothing in what is sent, or where.
+    let request: Request | null = null;
+    try {
+      const url = isRequest(input) ? null : resolveUrl(input);
+      request = isRequest(input) ? new Request(input, init) : url && new Request(url.href, init);
+    } catch {
+      // Not a request fetch would make either: fetch itself says why, with no token involved.
+    }
+    if (!host.isAllowedOrigin(request ? request.url : input) || !request) return send(input, init);
     if (request.headers.has('authorization')) return send(request);
     return authorized(request);
   };

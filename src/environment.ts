@@ -139,7 +139,11 @@ function createRandomId(): string {
 
 /** Builds the environment for one manager, reading globals only now, when the manager is created. */
 export function createEnvironment(
-  options: Pick<TokenManagerOptions, 'fetch' | 'onResume' | 'environment'> & { channelNamed?: boolean },
+  options: Pick<TokenManagerOptions, 'fetch' | 'onResume' | 'environment'> & {
+    channelNamed?: boolean;
+    /** How long a tab waits for the refresh lock before refreshing without it. */
+    lockWaitMs?: number;
+  },
   pageOrigin: string | null,
 ): Environment {
   const userFetch = options.fetch;
@@ -158,7 +162,11 @@ export function createEnvironment(
       (typeof performance?.now === 'function' ? () => (globalThis.performance as Performance).now() : () => Date.now()),
     ...timers,
     random: overrides.random ?? (() => Math.random()),
-    lock: overrides.lock ?? (lockManager ? createWebLock(lockManager, timers) : createInProcessLock(timers)),
+    lock:
+      overrides.lock ??
+      (lockManager
+        ? createWebLock(lockManager, timers, options.lockWaitMs)
+        : createInProcessLock(timers, options.lockWaitMs)),
     lockGiven: overrides.lock !== undefined,
     createChannel: overrides.createChannel ?? ((name) => openDefaultChannel(name, options.channelNamed === true)),
     onStorageChange: subscribeToStorageEvents,

@@ -12,6 +12,8 @@ export type { Lock } from './types';
  * timeout (10 s), so a holder that is merely slow is waited for.
  */
 export const LOCK_WAIT_LIMIT_MS = 15_000;
+/** How much longer than a refresh's own timeout a tab waits for the lock (the holder's storage write and message). */
+export const LOCK_WAIT_MARGIN_MS = 5_000;
 
 type Timers = {
   setTimeout(callback: () => void, delayMs: number): unknown;

@@ -11,6 +11,7 @@ import {
   type TokenkeeperError,
 } from './errors';
 import { createEmitter, createSnapshot } from './events';
+import { LOCK_WAIT_LIMIT_MS, LOCK_WAIT_MARGIN_MS } from './lock';
 import { createLogout } from './logout';
 import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
@@ -19,6 +20,8 @@ import { createScheduler } from './scheduler';
 import {
   holdsAny,
   isExpired,
+  isPlausibleStamp,
+  type LoginKey,
   isReached,
   isSameLogin,
   loginIdOf,
@@ -72,7 +75,10 @@ const timeoutMsOf = (handler: NormalizedOptions['refresh'] | NormalizedOptions['
 export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const pageOrigin = readPageOrigin();
   const config = normalizeOptions(options, pageOrigin);
-  const environment = createEnvironment(config, pageOrigin);
+  // A tab waits for the refresh lock at least as long as the holder's refresh may take, and then some: a
+  // waiter that gave up sooner would send the same refresh token again while the holder's request is out.
+  const lockWaitMs = Math.max(LOCK_WAIT_LIMIT_MS, timeoutMsOf(config.refresh) + LOCK_WAIT_MARGIN_MS);
+  const environment = createEnvironment({ ...config, lockWaitMs }, pageOrigin);
   const events = createEmitter();
   const snapshot = createSnapshot(SIGNED_OUT_STATE);
   const scheduler = createScheduler(environment);
@@ -98,9 +104,14 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
 
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
   const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
-    if (floor) dispatch({ type: 'ended', floor, tokens: [] });
-    if (session) dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
+    if (floor) receiveLogout(floor, []);
+    if (session && isPlausibleStamp(session.stamp, environment.now())) {
+      dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
+    }
   };
+  function receiveLogout(floor: LoginKey, tokens: readonly string[]): void {
+    if (isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
+  }
 
   const tabSync = createTabSync({
     environment,
@@ -109,7 +120,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     storageKey: config.storageKey,
     current: () => core.state(),
     receiveSession: (session, via) => receive({ session, floor: null }, via),
-    receiveLogout: (floor, tokens) => dispatch({ type: 'ended', floor, tokens }),
+    receiveLogout,
   });
 
   /**
@@ -223,13 +234,17 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   // Loading: synchronous storages are read at once, so a page can start signed in without a flash.
   const loadErrors: TokenkeeperError[] = [];
   const applyStored = (read: StoredRead): void => {
-    if (read.kind === 'stored') {
+    const now = environment.now();
+    if (
+      read.kind === 'stored' &&
+      [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
+    ) {
       const { session, floor } = read.stored;
       dispatch({ type: 'loaded', session: session && restoreSession(session, environment), floor, unknown: false });
       return;
     }
     dispatch({ type: 'loaded', session: null, floor: null, unknown: read.kind === 'failed' });
-    if (read.kind === 'corrupt') {
+    if (read.kind === 'corrupt' || read.kind === 'stored') {
       loadErrors.push(
         new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
       );
@@ -327,7 +342,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       // clock was ahead), or it would be overwritten by, or never replace, an older session.
       const read = calledWhileLoading || core.state().storageUnknown ? await store.read() : null;
       const stored = read?.kind === 'stored' ? read.stored : null;
-      const storedStamp = Math.max(stored?.session?.stamp ?? -1, stored?.floor?.stamp ?? -1);
+      const plausible = (stamp: number | undefined): number =>
+        stamp !== undefined && isPlausibleStamp(stamp, receivedAt) ? stamp : -1;
+      const storedStamp = Math.max(plausible(stored?.session?.stamp), plausible(stored?.floor?.stamp));
       const stamp = Math.max(stampAtCall, Math.min(MAX_STAMP, storedStamp + 1));
       if (isDestroyed()) throw destroyedError();
       if (

@@ -30,6 +30,15 @@ export interface Session extends SessionRecord {
 
 /** Stamps stay far below `Number.MAX_SAFE_INTEGER`, so that `stamp + 1` always grows. */
 export const MAX_STAMP = 2 ** 52;
+/** How far ahead of this device's clock a stamp from another tab or from storage may be (a clock set back). */
+const STAMP_AHEAD_LIMIT_MS = 366 * 24 * 3_600_000;
+
+/**
+ * Whether a stamp from another tab or from storage can be real: the tabs of a device share its clock, so a
+ * stamp more than a year ahead of it is forged or corrupt, and is ignored (it would hold every later login
+ * back, and one at `MAX_STAMP` would end every login for good).
+ */
+export const isPlausibleStamp = (stamp: number, now: number): boolean => stamp <= now + STAMP_AHEAD_LIMIT_MS;
 const HISTORY_LENGTH = 8;
 
 /** Both clocks of this device: the wall clock (shared by its tabs) and a monotonic one (this tab's own). */

@@ -82,7 +82,12 @@ export function parseStored(text: string): Stored | undefined {
 }
 
 function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
-  return typeof (value as PromiseLike<T> | null)?.then === 'function';
+  try {
+    return typeof (value as PromiseLike<T> | null)?.then === 'function';
+  } catch {
+    // A value whose `then` throws is no promise and no stored text either: read as unreadable.
+    return false;
+  }
 }
 
 /** Result of reading the stored session. */
