@@ -217,12 +217,6 @@ export interface Due {
 export const isReached = (due: Due, clocks: Clocks): boolean =>
   clocks.now() >= due.wall || clocks.monotonicNow() >= due.mono;
 
-/** `delayMs` from now, on both clocks. */
-export const dueIn = (delayMs: number, clocks: Clocks): Due => ({
-  wall: clocks.now() + delayMs,
-  mono: clocks.monotonicNow() + delayMs,
-});
-
 /** `offsetMs` after the session's token set was received, on both clocks. */
 const afterReceipt = (session: Session, offsetMs: number): Due => ({
   wall: session.receivedAt + offsetMs,
