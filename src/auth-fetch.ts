@@ -78,14 +78,17 @@ export function createAuthFetch(
     // Everything the request is made of is taken now, once, before any check or wait: the origin checked is
     // the one the request goes to (an input cannot show one URL to the check and another to fetch), and a
     // caller that changes its URL object or `init` after the call changes nothing in what is sent, or where.
-    let request: Request | null = null;
+    // A URL input is resolved once and checked before any Request is built, so other origins cost nothing.
+    const url = isRequest(input) ? null : resolveUrl(input);
+    if (!isRequest(input) && (!host.isAllowedOrigin(url ?? input) || url === null)) return send(input, init);
+    let request: Request;
     try {
-      const url = isRequest(input) ? null : resolveUrl(input);
-      request = isRequest(input) ? new Request(input, init) : url && new Request(url.href, init);
+      request = url ? new Request(url.href, init) : new Request(input, init);
     } catch {
       // Not a request fetch would make either: fetch itself says why, with no token involved.
+      return send(input, init);
     }
-    if (!host.isAllowedOrigin(request ? request.url : input) || !request) return send(input, init);
+    if (url === null && !host.isAllowedOrigin(request.url)) return send(input, init);
     if (request.headers.has('authorization')) return send(request);
     return authorized(request);
   };

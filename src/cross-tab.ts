@@ -39,18 +39,17 @@ export interface TabSync {
   announceSession(session: SessionRecord): void;
   announceLogout(floor: LoginKey, tokens: readonly string[]): void;
   /**
-   * Asks the other tabs for their state. Resolves with their answers once every known tab has answered
-   * (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
+   * Asks the other tabs for their state; each answer is taken in as it arrives. Resolves once every known tab
+   * has answered (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
    * answer in time are forgotten (closed or crashed).
    */
-  query(options?: { untilFirstSession?: boolean }): Promise<Stored[]>;
+  query(options?: { untilFirstSession?: boolean }): Promise<void>;
   close(): void;
 }
 
 interface PendingQuery {
   waitingFor: Set<string>;
   untilFirstSession: boolean;
-  answers: Stored[];
   finish(timedOut: boolean): void;
 }
 
@@ -122,7 +121,6 @@ export function createTabSync(host: TabSyncHost): TabSync {
         const query = pending.get(message.queryId);
         if (!query) return;
         query.waitingFor.delete(message.from);
-        query.answers.push({ session: message.session, floor: message.floor });
         if ((query.untilFirstSession && message.session) || (!query.untilFirstSession && query.waitingFor.size === 0)) {
           query.finish(false);
         }
@@ -165,18 +163,17 @@ export function createTabSync(host: TabSyncHost): TabSync {
     announceSession,
     announceLogout,
     query({ untilFirstSession = false } = {}) {
-      if (!channel) return Promise.resolve([]);
+      if (!channel) return Promise.resolve();
       const queryId = environment.createId();
       return new Promise((resolve) => {
         const query: PendingQuery = {
           waitingFor: new Set(peers),
           untilFirstSession,
-          answers: [],
           finish(timedOut) {
             environment.clearTimeout(handle);
             pending.delete(queryId);
             if (timedOut) for (const silent of query.waitingFor) peers.delete(silent);
-            resolve(query.answers);
+            resolve();
           },
         };
         const handle = environment.setTimeout(() => query.finish(true), QUERY_TIMEOUT_MS);

@@ -149,12 +149,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       // A shared storage shows another tab's refresh even when its message was missed.
       const read = await store.read();
       if (read.kind === 'stored') receive(read.stored, 'storage');
-      if (tabSync.mayHavePeers) for (const answer of await tabSync.query()) receive(answer, 'channel');
+      // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
+      if (tabSync.mayHavePeers) await tabSync.query();
     },
     persisted: store.settled,
     handOver(next) {
       dispatch({ type: 'adopt', session: next, via: 'channel' });
-      tabSync.announceSession(next);
+      // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
+      // hold its login still need it.
+      if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
     },
   });
 
@@ -262,9 +265,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
    * arrives within milliseconds as a 'login' from 'remote'. `ready` does not wait for it.
    */
   const askOtherTabs = (): void => {
-    void tabSync.query({ untilFirstSession: true }).then((answers) => {
-      for (const answer of answers) receive(answer, 'channel');
-    });
+    void tabSync.query({ untilFirstSession: true });
   };
 
   const load = (): Promise<void> => {

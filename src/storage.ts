@@ -159,7 +159,6 @@ export function createSessionStore(
   const timeoutError = (action: string): StorageError =>
     new StorageError(`${action} "${key}" in storage took longer than ${STORAGE_TIMEOUT_MS} ms`);
 
-  /** Settles with `promise`, and reports once when it has not settled after `STORAGE_TIMEOUT_MS`. */
   /**
    * Settles with `promise`, or rejects with a `StorageError` after `STORAGE_TIMEOUT_MS`. A call that settles
    * after that may have changed the storage behind the manager's back, so the latest wanted value is then
@@ -188,17 +187,21 @@ export function createSessionStore(
       );
     });
 
+  /** Reports a failed call: its time-out as it is, anything else as the cause of a `StorageError`. */
+  const reportFailure = (action: string, error: unknown): void =>
+    onError(
+      error instanceof StorageError
+        ? error
+        : new StorageError(`${action} "${key}" in storage failed`, { cause: error }),
+    );
+
   /** One storage call: `true` when it succeeded. */
   const call = async (action: string, operation: () => void | Promise<void>): Promise<boolean> => {
     try {
       await watched(action, Promise.resolve().then(operation));
       return true;
     } catch (error) {
-      onError(
-        error instanceof StorageError
-          ? error
-          : new StorageError(`${action} "${key}" in storage failed`, { cause: error }),
-      );
+      reportFailure(action, error);
       return false;
     }
   };
@@ -224,11 +227,7 @@ export function createSessionStore(
       );
       return read.kind === 'stored' ? read.stored : read.kind === 'empty' ? null : undefined;
     } catch (error) {
-      onError(
-        error instanceof StorageError
-          ? error
-          : new StorageError(`reading "${key}" from storage failed`, { cause: error }),
-      );
+      reportFailure('reading', error);
       return undefined;
     }
   };
