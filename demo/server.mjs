@@ -1,6 +1,18 @@
 // A small auth server for the demo and the browser tests: short-lived HS256 JWTs, rotating refresh tokens
 // with reuse detection (RFC 9700 §4.14.2: a reused refresh token revokes its whole family), a logout
 // endpoint (JSON or RFC 7009 form), and a protected API. Listens on 127.0.0.1 only.
+//
+// Two ways to hold the refresh token:
+// - JSON (the default): `POST /auth/login {"username"}` answers the refresh token in the body, and the client
+//   sends it back in the body of `POST /auth/refresh` and `POST /auth/logout`.
+// - HttpOnly cookie: `POST /auth/login {"username", "cookie": true}` answers `{access_token, expires_in}` with no
+//   refresh token in the body and sets it as the cookie `REFRESH_COOKIE` (HttpOnly, SameSite=Strict,
+//   Path=/auth), out of reach of page scripts. A refresh or logout whose body carries no refresh token uses the
+//   cookie; a refresh rotates it (a new Set-Cookie), a logout revokes it and clears it (Max-Age=0).
+//   Because the browser adds the cookie by itself, these requests must prove they come from the app's own
+//   pages (CSRF): they must carry `CSRF_HEADER` (a page of another site cannot send a custom header without a
+//   CORS preflight, which this server never grants), and an `Origin` header, when present, must be this
+//   server's own. Otherwise they are answered 403 `{"error":"csrf"}` and nothing is rotated or revoked.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -15,6 +27,37 @@ const CONTENT_TYPES = {
 };
 
 const base64url = (value) => Buffer.from(value).toString('base64url');
+
+/** The name of the cookie that holds the refresh token in cookie mode. */
+export const REFRESH_COOKIE = 'tk_refresh';
+/** The header (lower case, as node reports it) and value a cookie refresh or logout must carry, against CSRF. */
+export const CSRF_HEADER = { name: 'x-requested-with', value: 'tokenkeeper' };
+/** How long the refresh cookie lives, in seconds. */
+const REFRESH_COOKIE_SECONDS = 14 * 24 * 60 * 60;
+
+/**
+ * The `Set-Cookie` value for the refresh token (`null`: clear it).
+ *
+ * `Secure` is left out only because this server speaks plain http:// on 127.0.0.1. A Secure cookie set over plain
+ * http is kept only by browsers that count loopback as a secure origin (Chromium 156 does, for 127.0.0.1 and
+ * localhost alike); RFC 6265bis lets a user agent drop it, and a demo over http should not depend on that
+ * leniency. Production serves https:// and must add `Secure` (and may then use the `__Secure-` name prefix);
+ * without it the refresh token can travel in clear text.
+ */
+function refreshCookie(refreshToken) {
+  const attributes = ['HttpOnly', 'SameSite=Strict', 'Path=/auth'];
+  if (refreshToken === null) return [`${REFRESH_COOKIE}=`, ...attributes, 'Max-Age=0'].join('; ');
+  return [`${REFRESH_COOKIE}=${refreshToken}`, ...attributes, `Max-Age=${REFRESH_COOKIE_SECONDS}`].join('; ');
+}
+
+/** The value of the cookie `name` in a request's `Cookie` header, or `undefined`. */
+function readCookie(request, name) {
+  for (const pair of (request.headers.cookie ?? '').split(';')) {
+    const separator = pair.indexOf('=');
+    if (separator !== -1 && pair.slice(0, separator).trim() === name) return pair.slice(separator + 1).trim();
+  }
+  return undefined;
+}
 
 /**
  * Starts the server.
@@ -31,6 +74,13 @@ export async function startAuthServer(options = {}) {
     logins: 0,
     refreshes: 0,
     refreshRejected: 0,
+    /**
+     * Refresh requests whose body carried no refresh token, so the cookie was looked at (counted in
+     * `refreshes` too): in cookie mode, every refresh; the library's `restore` calls among them.
+     */
+    cookieRefreshes: 0,
+    /** Cookie refreshes and logouts refused for lack of the CSRF header or for a foreign `Origin` (403). */
+    csrfRejected: 0,
     /** Refresh requests whose client went away before the answer (a closed tab, an aborted fetch): nothing rotated. */
     refreshAbandoned: 0,
     reuseDetected: 0,
@@ -63,6 +113,11 @@ export async function startAuthServer(options = {}) {
     if (families.get(claims.fam)?.revoked) return null;
     return claims;
   };
+  const origin = () => `http://127.0.0.1:${server.address().port}`;
+  /** Whether a request that relies on the cookie came from this server's own pages (see CSRF above). */
+  const isSameSite = (request) =>
+    request.headers[CSRF_HEADER.name] === CSRF_HEADER.value &&
+    (request.headers.origin === undefined || request.headers.origin === origin());
   const issue = (user, family) => {
     const now = Math.floor(Date.now() / 1000);
     jti += 1;
@@ -90,23 +145,38 @@ export async function startAuthServer(options = {}) {
       return {};
     }
   };
-  const send = (response, status, body) => {
-    response.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+  /** `cookie`: a refresh token to set as the cookie, or `null` to clear the cookie; `undefined` leaves it. */
+  const send = (response, status, body, cookie) => {
+    const headers = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+    if (cookie !== undefined) headers['set-cookie'] = refreshCookie(cookie);
+    response.writeHead(status, headers);
     response.end(body === undefined ? '' : JSON.stringify(body));
   };
 
   const routes = {
     'POST /auth/login': async (request, response) => {
-      const { username } = await readBody(request);
+      const { username, cookie } = await readBody(request);
       if (typeof username !== 'string' || username === '') return send(response, 400, { error: 'invalid_request' });
       counts.logins += 1;
       const family = randomUUID();
       families.set(family, { revoked: false });
-      send(response, 200, issue(username, family));
+      const tokens = issue(username, family);
+      if (cookie !== true) return send(response, 200, tokens);
+      const { refresh_token: refreshToken, ...rest } = tokens;
+      send(response, 200, rest, refreshToken);
     },
     'POST /auth/refresh': async (request, response) => {
       const body = await readBody(request);
       counts.refreshes += 1;
+      // No refresh token in the body: cookie mode (a token in the body wins over a cookie).
+      const fromCookie = body.refresh_token === undefined;
+      if (fromCookie) {
+        counts.cookieRefreshes += 1;
+        if (!isSameSite(request)) {
+          counts.csrfRejected += 1;
+          return send(response, 403, { error: 'csrf' });
+        }
+      }
       if (holdRefreshes) {
         const entry = { clientGone: false, release: () => {} };
         // 'close' before the answer is written means the connection went away (a closed tab, an aborted fetch).
@@ -125,26 +195,44 @@ export async function startAuthServer(options = {}) {
         counts.refreshAbandoned += 1;
         return;
       }
-      const entry = refreshTokens.get(body.refresh_token);
+      const refreshToken = fromCookie ? readCookie(request, REFRESH_COOKIE) : body.refresh_token;
+      // A rejected cookie is cleared, so the browser stops sending it.
+      const clearCookie = fromCookie && refreshToken !== undefined ? null : undefined;
+      const entry = refreshTokens.get(refreshToken);
       if (!entry || families.get(entry.family)?.revoked) {
         counts.refreshRejected += 1;
-        return send(response, 401, { error: 'invalid_grant' });
+        return send(response, 401, { error: 'invalid_grant' }, clearCookie);
       }
       if (entry.used) {
         // Reuse of a rotated refresh token: someone replayed it. Revoke the whole family.
         counts.reuseDetected += 1;
         counts.refreshRejected += 1;
         families.get(entry.family).revoked = true;
-        return send(response, 401, { error: 'invalid_grant' });
+        return send(response, 401, { error: 'invalid_grant' }, clearCookie);
       }
       entry.used = true;
-      send(response, 200, issue(entry.user, entry.family));
+      const tokens = issue(entry.user, entry.family);
+      if (!fromCookie) return send(response, 200, tokens);
+      const { refresh_token: rotated, ...rest } = tokens;
+      send(response, 200, rest, rotated);
     },
     'POST /auth/logout': async (request, response) => {
       const body = await readBody(request);
       counts.logouts += 1;
-      const token = body.refresh_token ?? body.token;
-      const entry = refreshTokens.get(token);
+      // RFC 7009 form: `token` is the access token when the hint says so (a client that holds no refresh token).
+      const bodyToken = body.refresh_token ?? (body.token_type_hint === 'access_token' ? undefined : body.token);
+      const cookieToken = readCookie(request, REFRESH_COOKIE);
+      if (bodyToken === undefined && cookieToken !== undefined) {
+        // Cookie mode: a forged logout would end the user's session, so the same CSRF rule as for a refresh.
+        if (!isSameSite(request)) {
+          counts.csrfRejected += 1;
+          return send(response, 403, { error: 'csrf' });
+        }
+        const entry = refreshTokens.get(cookieToken);
+        if (entry) families.get(entry.family).revoked = true;
+        return send(response, 204, undefined, null);
+      }
+      const entry = refreshTokens.get(bodyToken);
       if (entry) families.get(entry.family).revoked = true;
       send(response, 204);
     },

@@ -1,5 +1,6 @@
 import { type Envelope, openTabChannel, type TabChannel } from './channel';
 import type { Environment } from './environment';
+import type { LockManagerLike } from './lock';
 import { compareSessions, isEndedBy, type LoginKey, type SessionRecord, toLoginKey, toRecord } from './session';
 import { parseStored, type Stored } from './storage';
 import type { TokenStorage } from './types';
@@ -9,6 +10,52 @@ export const QUERY_TIMEOUT_MS = 100;
 /** How long after it opened a tab may not know the other tabs yet (their answers to its first query). */
 const NEW_TAB_WINDOW_MS = 1_000;
 
+/** The managers of this realm, by channel name: where Web Locks are missing, who else is here. */
+const realmTabs = new Map<string, Set<string>>();
+
+/**
+ * Tells how many other tabs are on the channel. Each tab holds a Web Lock named after the channel and itself
+ * for as long as it runs; the browser releases it when the tab closes or crashes, so the locks held are the
+ * tabs open. Without Web Locks, the managers of this realm are all that can be known.
+ */
+function createPresence(
+  channelName: string,
+  tabId: string,
+  locks: LockManagerLike | null,
+): { others(): Promise<number | null>; close(): void } {
+  const prefix = `tokenkeeper:tab:${channelName}:`;
+  const here = realmTabs.get(channelName) ?? new Set<string>();
+  realmTabs.set(channelName, here);
+  here.add(tabId);
+  let release = (): void => {};
+  const canQuery = typeof locks?.query === 'function';
+  if (locks && canQuery) {
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    locks.request(prefix + tabId, {}, () => held).catch(() => {});
+  }
+  return {
+    async others() {
+      if (!locks || !canQuery) return here.size - 1;
+      try {
+        const { held = [], pending = [] } = await (locks.query as NonNullable<LockManagerLike['query']>)();
+        const names = new Set([...held, ...pending].map((lock) => lock.name));
+        names.delete(prefix + tabId);
+        return [...names].filter((name) => name?.startsWith(prefix)).length;
+      } catch {
+        // Locks the browser will not show (an opaque origin, say): who is there is not known.
+        return null;
+      }
+    },
+    close() {
+      release();
+      here.delete(tabId);
+      if (here.size === 0) realmTabs.delete(channelName);
+    },
+  };
+}
+
 /** What the cross-tab sync needs from the manager. */
 export interface TabSyncHost {
   environment: Pick<
@@ -16,6 +63,8 @@ export interface TabSyncHost {
     'createChannel' | 'onStorageChange' | 'createId' | 'setTimeout' | 'clearTimeout' | 'monotonicNow'
   >;
   channelName: string | false;
+  /** Web Locks, to tell which tabs are open; `null` where there are none. */
+  locks: LockManagerLike | null;
   /** The storage given in the options (not the in-memory default), watched for changes by other tabs. */
   storage: TokenStorage | null;
   storageKey: string;
@@ -43,12 +92,19 @@ export interface TabSync {
    * has answered (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
    * answer in time are forgotten (closed or crashed).
    */
-  query(options?: { untilFirstSession?: boolean }): Promise<void>;
+  query(options?: { untilFirstSession?: boolean; expected?: number }): Promise<void>;
+  /**
+   * How many other tabs are on the channel: `0` means this tab is alone and need not wait for answers;
+   * `null` where that cannot be told.
+   */
+  others(): Promise<number | null>;
   close(): void;
 }
 
 interface PendingQuery {
   waitingFor: Set<string>;
+  answered: Set<string>;
+  expected: number | undefined;
   untilFirstSession: boolean;
   finish(timedOut: boolean): void;
 }
@@ -121,7 +177,12 @@ export function createTabSync(host: TabSyncHost): TabSync {
         const query = pending.get(message.queryId);
         if (!query) return;
         query.waitingFor.delete(message.from);
-        if ((query.untilFirstSession && message.session) || (!query.untilFirstSession && query.waitingFor.size === 0)) {
+        query.answered.add(message.from);
+        if (
+          (query.untilFirstSession && message.session) ||
+          (query.expected !== undefined && query.answered.size >= query.expected) ||
+          (!query.untilFirstSession && query.waitingFor.size === 0)
+        ) {
           query.finish(false);
         }
       }
@@ -130,6 +191,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
 
   const opened = host.channelName === false ? null : environment.createChannel(host.channelName);
   if (opened) channel = openTabChannel(opened, tabId, onMessage);
+  const presence = channel && host.channelName !== false ? createPresence(host.channelName, tabId, host.locks) : null;
 
   const stopWatchingStorage = host.storage
     ? environment.onStorageChange(host.storage, host.storageKey, (newValue, oldValue) => {
@@ -162,12 +224,15 @@ export function createTabSync(host: TabSyncHost): TabSync {
     },
     announceSession,
     announceLogout,
-    query({ untilFirstSession = false } = {}) {
+    others: () => presence?.others() ?? Promise.resolve(0),
+    query({ untilFirstSession = false, expected } = {}) {
       if (!channel) return Promise.resolve();
       const queryId = environment.createId();
       return new Promise((resolve) => {
         const query: PendingQuery = {
           waitingFor: new Set(peers),
+          answered: new Set(),
+          expected,
           untilFirstSession,
           finish(timedOut) {
             environment.clearTimeout(handle);
@@ -183,6 +248,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
       });
     },
     close() {
+      presence?.close();
       stopWatchingStorage();
       channel?.close();
       channel = null;

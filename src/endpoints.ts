@@ -1,4 +1,4 @@
-import { HttpStatusError, RefreshRejectedError, UnreadableResponseError } from './errors';
+import { ConfigurationError, HttpStatusError, RefreshRejectedError, UnreadableResponseError } from './errors';
 import type { Environment } from './environment';
 import { isHeaderSafeToken } from './token';
 import type { LogoutFn, RefreshFn, TokenResponse } from './types';
@@ -7,6 +7,8 @@ export const DEFAULT_ENDPOINT_TIMEOUT_MS = 10_000;
 
 /** An endpoint's options after validation. */
 export interface NormalizedEndpoint {
+  /** `'refresh'` or `'logout'`: the option it came from, for messages. */
+  readonly name: string;
   readonly url: string;
   readonly format: 'json' | 'oauth2';
   readonly clientId: string | undefined;
@@ -15,20 +17,37 @@ export interface NormalizedEndpoint {
   readonly timeoutMs: number;
 }
 
-type EndpointEnvironment = Pick<Environment, 'fetch' | 'now'>;
+type EndpointEnvironment = Pick<Environment, 'fetch' | 'now' | 'pageOrigin'>;
 
-/** Sends one POST. The caller's `signal` carries the session's end and the timeout. */
+function isAbsoluteUrl(url: string): boolean {
+  try {
+    new URL(url);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Sends one POST. The caller's `signal` carries the session's end and the timeout. A relative URL where there
+ * is no page to resolve it against (server rendering) fails here, where it is used, not when it was given.
+ */
 function send(
   environment: EndpointEnvironment,
   endpoint: NormalizedEndpoint,
   init: RequestInit & { headers: Record<string, string> },
   signal: AbortSignal,
 ): Promise<Response> {
+  if (environment.pageOrigin === null && !isAbsoluteUrl(endpoint.url)) {
+    throw new ConfigurationError(
+      `${endpoint.name}.url must be an absolute URL where there is no page origin (server rendering, React Native)`,
+    );
+  }
   return environment.fetch(endpoint.url, {
     ...init,
     method: 'POST',
     headers: { ...endpoint.headers, ...init.headers },
-    credentials: endpoint.credentials,
+    ...(endpoint.credentials ? { credentials: endpoint.credentials } : {}),
     // A redirect would replay the refresh token to wherever it points: never followed, it fails the call.
     redirect: 'manual',
     signal,

@@ -1,5 +1,5 @@
 import type { ChannelLike } from './types';
-import { createInProcessLock, createWebLock, findLockManager, type Lock } from './lock';
+import { createInProcessLock, createWebLock, findLockManager, type Lock, type LockManagerLike } from './lock';
 import type { TokenManagerOptions, TokenStorage } from './types';
 
 /** Longest delay `setTimeout` honours; longer ones fire at once in browsers and Node. */
@@ -28,6 +28,9 @@ export interface Environment {
   lockGiven: boolean;
   /** Opens the cross-tab channel, or returns `null` where there is none. */
   createChannel(name: string): ChannelLike | null;
+  /** Web Locks (`navigator.locks`) where the platform has them, to tell which tabs are open. */
+  locks: LockManagerLike | null;
+
   /** Calls `listener` when another tab changes `key` in `storage` (the `storage` event); returns an unsubscribe function. */
   onStorageChange(
     storage: TokenStorage,
@@ -104,6 +107,15 @@ export function readLocalStorage(): unknown {
   }
 }
 
+/** `sessionStorage`, where reading it is allowed. */
+export function readSessionStorage(): unknown {
+  try {
+    return (globalThis as { sessionStorage?: unknown }).sessionStorage;
+  } catch {
+    return undefined;
+  }
+}
+
 interface StorageEventLike {
   key: string | null;
   newValue: string | null;
@@ -169,6 +181,7 @@ export function createEnvironment(
         : createInProcessLock(timers, options.lockWaitMs)),
     lockGiven: overrides.lock !== undefined,
     createChannel: overrides.createChannel ?? ((name) => openDefaultChannel(name, options.channelNamed === true)),
+    locks: lockManager,
     onStorageChange: subscribeToStorageEvents,
     createId: createRandomId,
     // Called as a plain function: a browser's fetch throws "Illegal invocation" when called on another object.

@@ -9,14 +9,37 @@ export interface TokenkeeperErrorOptions {
   cause?: unknown;
 }
 
+/** Every `code` a tokenkeeper error carries; the README's errors table describes each. */
+export type TokenkeeperErrorCode =
+  | 'invalid_token'
+  | 'refresh_rejected'
+  | 'refresh_failed'
+  | 'not_authenticated'
+  | 'configuration'
+  | 'storage_failed'
+  | 'logout_failed'
+  | 'http_status'
+  | 'timeout'
+  | 'unreadable_response';
+
+/**
+ * Marks tokenkeeper's errors. A registered symbol is the same in every copy of the package (its ESM and
+ * CommonJS builds, two bundles of one app), where `instanceof` only knows the copy it was imported from.
+ */
+const BRAND = Symbol.for('tokenkeeper.error');
+
 /** Base class of every error tokenkeeper raises. */
 export class TokenkeeperError extends Error {
-  /** Stable, machine-readable error code. */
-  readonly code: string = 'tokenkeeper';
+  /**
+   * Stable, machine-readable error code, set by each subclass. (The package never raises a bare
+   * `TokenkeeperError`; one constructed directly has the code `'tokenkeeper'`.)
+   */
+  readonly code: TokenkeeperErrorCode = 'tokenkeeper' as TokenkeeperErrorCode;
   override readonly name: string = 'TokenkeeperError';
 
   constructor(message?: string, options?: TokenkeeperErrorOptions) {
     super(message);
+    Object.defineProperty(this, BRAND, { value: true });
     // Set by hand so that `cause` works on runtimes whose Error ignores the options bag (older Hermes).
     if (options && 'cause' in options) {
       Object.defineProperty(this, 'cause', {
@@ -80,7 +103,10 @@ export class HttpStatusError extends TokenkeeperError {
   /** How long the server asked to wait before trying again (`Retry-After`), in milliseconds. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(message?: string, options?: TokenkeeperErrorOptions & { status?: number; retryAfterMs?: number }) {
+  constructor(
+    message?: string,
+    options?: TokenkeeperErrorOptions & { status?: number | undefined; retryAfterMs?: number | undefined },
+  ) {
     super(message, options);
     this.status = options?.status;
     this.retryAfterMs = options?.retryAfterMs;
@@ -97,4 +123,19 @@ export class TimeoutError extends TokenkeeperError {
 export class UnreadableResponseError extends TokenkeeperError {
   override readonly code = 'unreadable_response' as const;
   override readonly name = 'UnreadableResponseError' as const;
+}
+
+/**
+ * Whether `value` is an error raised by tokenkeeper, from any copy of the package; with `code`, only one with
+ * that code.
+ *
+ * @example
+ * auth.refresh().catch((error) => {
+ *   if (isTokenkeeperError(error, 'refresh_rejected')) showLogin();
+ * });
+ */
+export function isTokenkeeperError(value: unknown, code?: TokenkeeperErrorCode): value is TokenkeeperError {
+  if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
+  const actual = (value as { code?: unknown }).code;
+  return typeof actual === 'string' && (code === undefined || actual === code);
 }

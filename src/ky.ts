@@ -18,7 +18,7 @@ interface KyOptionsLike {
 interface KyStateLike {
   request: Request;
   options: KyOptionsLike;
-  response?: Response;
+  response?: Response | undefined;
 }
 
 /** Hooks for `ky.create({ hooks })` and `ky.extend({ hooks })`; typed loosely to fit ky 1 and ky 2. */

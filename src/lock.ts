@@ -54,6 +54,8 @@ export function createInProcessLock(timers: Timers, waitLimitMs = LOCK_WAIT_LIMI
 /** The part of the Web Locks API (`navigator.locks`) the manager uses. */
 export interface LockManagerLike {
   request<T>(name: string, options: { signal?: AbortSignal }, callback: () => Promise<T>): Promise<T>;
+  /** The locks held and asked for by every tab of the origin. */
+  query?(): Promise<{ held?: { name?: string }[]; pending?: { name?: string }[] }>;
 }
 
 /**

@@ -1,6 +1,5 @@
-import { LogoutFailedError, type TokenkeeperError } from './errors';
+import { ConfigurationError, LogoutFailedError, type TokenkeeperError } from './errors';
 import type { Environment } from './environment';
-import type { Session } from './session';
 import type { Core } from './state';
 import { runWithTimeout } from './timeout';
 import type { LogoutFn } from './types';
@@ -15,7 +14,14 @@ export interface LogoutHost {
   /** Resolves when storage holds what the state says (bounded in time). */
   persisted(): Promise<void>;
   reportError(error: TokenkeeperError): void;
+  /** The session is still being learnt (tabs asked, a restore call out): a logout ends whatever that brings. */
+  pending(): boolean;
+  /** Tell the server even when no token is held (the session lives in a cookie). */
+  notifyWithoutSession: boolean;
 }
+
+/** The tokens a logout tells the server of; none where the session lives in a cookie alone. */
+type TokensHeld = { accessToken: string | null; refreshToken: string | null };
 
 export type Logout = (options?: { reason?: unknown }) => Promise<{ serverNotified: boolean }>;
 
@@ -29,7 +35,7 @@ export function createLogout(host: LogoutHost): Logout {
   /** The logout still telling the server, which a call made meanwhile while signed out joins. */
   const inFlight: { result: Promise<{ serverNotified: boolean }> | null } = { result: null };
 
-  const notifyServer = async (ended: Session): Promise<boolean> => {
+  const notifyServer = async (ended: TokensHeld): Promise<boolean> => {
     const { logoutFn } = host;
     if (!logoutFn) return false;
     try {
@@ -38,14 +44,18 @@ export function createLogout(host: LogoutHost): Logout {
       );
       return true;
     } catch (cause) {
-      host.reportError(new LogoutFailedError('the server could not be told about the logout', { cause }));
+      host.reportError(
+        cause instanceof ConfigurationError
+          ? cause
+          : new LogoutFailedError('the server could not be told about the logout', { cause }),
+      );
       return false;
     }
   };
 
-  const finish = async (ended: Session): Promise<{ serverNotified: boolean }> => {
+  const finish = async (ended: TokensHeld | null): Promise<{ serverNotified: boolean }> => {
     await host.persisted();
-    return { serverNotified: await notifyServer(ended) };
+    return { serverNotified: ended ? await notifyServer(ended) : false };
   };
 
   return async (options) => {
@@ -53,9 +63,11 @@ export function createLogout(host: LogoutHost): Logout {
     await host.loaded;
     const { session, phase } = core.state();
     if (phase === 'destroyed') return { serverNotified: false };
-    if (!session) return inFlight.result ?? { serverNotified: false };
-    core.dispatch({ type: 'logout', reason, now: environment.now(), id: environment.createId() });
-    const result = finish(session).finally(() => {
+    const pending = host.pending();
+    if (!session && !pending) return inFlight.result ?? { serverNotified: false };
+    core.dispatch({ type: 'logout', reason, now: environment.now(), id: environment.createId(), pending });
+    const told = session ?? (host.notifyWithoutSession ? { accessToken: null, refreshToken: null } : null);
+    const result = finish(told).finally(() => {
       if (inFlight.result === result) inFlight.result = null;
     });
     inFlight.result = result;

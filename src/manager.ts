@@ -16,6 +16,7 @@ import { createLogout } from './logout';
 import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
 import { createRefresher } from './refresh';
+import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
   holdsAny,
@@ -31,10 +32,10 @@ import {
   restoreSession,
   tokensOf,
 } from './session';
-import { type Action, type CoreState, createCore, SIGNED_OUT_STATE, toAuthState } from './state';
+import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
 import { createMemoryStorage, createSessionStore, type Stored, type StoredRead } from './storage';
 import { readTokenSet } from './token';
-import type { LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
+import type { AuthState, DefaultClaims, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
 import { createUnauthorizedPolicy, UNAUTHORIZED_POLICY } from './unauthorized';
 
 /** Numbers storage objects within this realm, so that managers given the same one share a refresh lock. */
@@ -72,7 +73,9 @@ const timeoutMsOf = (handler: NormalizedOptions['refresh'] | NormalizedOptions['
  * await auth.setTokens(await login(credentials));
  * const response = await auth.fetch('/api/me');
  */
-export function createTokenManager(options: TokenManagerOptions): TokenManager {
+export function createTokenManager<Claims extends object = DefaultClaims>(
+  options: TokenManagerOptions,
+): TokenManager<Claims> {
   const pageOrigin = readPageOrigin();
   const config = normalizeOptions(options, pageOrigin);
   // A tab waits for the refresh lock at least as long as the holder's refresh may take, and then some: a
@@ -80,7 +83,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const lockWaitMs = Math.max(LOCK_WAIT_LIMIT_MS, timeoutMsOf(config.refresh) + LOCK_WAIT_MARGIN_MS);
   const environment = createEnvironment({ ...config, lockWaitMs }, pageOrigin);
   const events = createEmitter();
-  const snapshot = createSnapshot(SIGNED_OUT_STATE);
+  const snapshot = createSnapshot(LOADING_STATE);
   const scheduler = createScheduler(environment);
   const reportError = (error: TokenkeeperError): void => events.emit('error', { error });
   const store = createSessionStore(
@@ -98,6 +101,19 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         ? config.logout
         : createEndpointLogout(config.logout, environment);
 
+  let resolveReady = (): void => {};
+  /** Settles when the status is known (the phase leaves `'loading'` and `'asking'`), or on `destroy()`. */
+  const ready = new Promise<void>((resolve) => {
+    resolveReady = resolve;
+  });
+  let restoreBegun = (): void => {};
+  /** Settles when the status is known, or when the start's restore call begins (which `refresh()` joins). */
+  const readyOrRestoring = Promise.race([
+    ready,
+    new Promise<void>((resolve) => {
+      restoreBegun = resolve;
+    }),
+  ]);
   const core = createCore((next, previous, action) => onTransition(next, previous, action));
   const dispatch = core.dispatch;
   const isDestroyed = (): boolean => core.state().phase === 'destroyed';
@@ -116,6 +132,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   const tabSync = createTabSync({
     environment,
     channelName: config.channel,
+    locks: environment.locks,
     storage: config.storage,
     storageKey: config.storageKey,
     current: () => core.state(),
@@ -136,22 +153,29 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         ? 'localStorage'
         : `storage:${storageInstanceId(config.storage)}`;
 
+  /** Takes in what other tabs did meanwhile: the shared storage, and the tabs' answers where there may be any. */
+  const catchUp = async (): Promise<void> => {
+    // A shared storage shows another tab's refresh even when its message was missed.
+    const read = await store.read();
+    if (read.kind === 'stored') receive(read.stored, 'storage');
+    // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
+    if (!tabSync.mayHavePeers) return;
+    const others = await tabSync.others();
+    if (others !== 0) await tabSync.query(others === null ? {} : { expected: others });
+  };
+
+  // Only managers that share a session share a lock: those on one channel, or on one storage.
+  const refresherLock = environment.lockGiven || refreshLockScope !== null ? environment.lock : null;
+  const refreshLockName = `tokenkeeper:refresh:${refreshLockScope ?? ''}:${config.storageKey}`;
   const refresher = createRefresher({
     environment,
-    // Only managers that share a session share a lock: those on one channel, or on one storage.
-    lock: environment.lockGiven || refreshLockScope !== null ? environment.lock : null,
-    lockName: `tokenkeeper:refresh:${refreshLockScope ?? ''}:${config.storageKey}`,
+    lock: refresherLock,
+    lockName: refreshLockName,
     refreshFn,
     timeoutMs: timeoutMsOf(config.refresh),
     state: core.state,
     dispatch,
-    async catchUp() {
-      // A shared storage shows another tab's refresh even when its message was missed.
-      const read = await store.read();
-      if (read.kind === 'stored') receive(read.stored, 'storage');
-      // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
-      if (tabSync.mayHavePeers) await tabSync.query();
-    },
+    catchUp,
     persisted: store.settled,
     handOver(next) {
       dispatch({ type: 'adopt', session: next, via: 'channel' });
@@ -161,9 +185,27 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     },
   });
 
+  const restorer = createRestorer({
+    environment,
+    lock: refresherLock,
+    lockName: refreshLockName,
+    refreshFn,
+    timeoutMs: timeoutMsOf(config.refresh),
+    state: core.state,
+    dispatch,
+    catchUp,
+    persisted: store.settled,
+    reportError,
+  });
+
+  /** Work nobody awaits: a failure the state and events do not show already is reported once as an `'error'`. */
+  const reportUnawaited = (error: unknown): void => {
+    if (error instanceof ConfigurationError && !isDestroyed()) reportError(error);
+  };
+
   const refreshInBackground = (): void => {
     // Failures reach the user as state and 'error' or 'logout' events, never as an unhandled rejection.
-    refresher.run().catch(() => {});
+    refresher.run().catch(reportUnawaited);
   };
 
   const schedule = ({ session, backoff }: CoreState): void => {
@@ -181,7 +223,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
         const source = action.type === 'refreshed' ? 'local' : 'remote';
         events.emit('refresh', { accessToken: after.accessToken, expiresAt: after.expiresAt, source });
       } else if (action.type !== 'loaded') {
-        events.emit('login', { source: action.type === 'login' ? 'local' : 'remote' });
+        events.emit('login', { source: action.type === 'login' ? action.source : 'remote' });
       }
     } else if (before && !after) {
       const reason =
@@ -193,6 +235,15 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   };
 
   function onTransition(next: CoreState, previous: CoreState, action: Action): void {
+    // A login or logout here wins over a restore still out: its answer is dropped.
+    if (
+      action.type === 'logout' ||
+      action.type === 'destroyed' ||
+      (action.type === 'login' && action.source === 'local')
+    ) {
+      restorer.abandon();
+    }
+    if (next.phase !== previous.phase && (next.phase === 'ready' || next.phase === 'destroyed')) resolveReady();
     if (action.type === 'destroyed') {
       // Not a logout: storage is kept, no event is emitted, other tabs are not told.
       scheduler.cancel();
@@ -228,6 +279,9 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     // It passes on the logout as it heard it: the tokens are those of the session that logout was for.
     if (before && !after && next.floor) {
       tabSync.announceLogout(next.floor, action.type === 'ended' ? action.tokens : tokensOf(before));
+    } else if (!before && action.type === 'logout' && next.floor) {
+      // A logout while the session was still being learnt: it ends, in every tab, whatever that would have brought.
+      tabSync.announceLogout(next.floor, []);
     }
     if (after !== before || next.backoff !== previous.backoff) schedule(next);
     snapshot.set(toAuthState(next));
@@ -243,10 +297,22 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
     ) {
       const { session, floor } = read.stored;
-      dispatch({ type: 'loaded', session: session && restoreSession(session, environment), floor, unknown: false });
+      dispatch({
+        type: 'loaded',
+        session: session && restoreSession(session, environment),
+        floor,
+        unknown: false,
+        asking: asksTabs || (config.restore && session === null),
+      });
       return;
     }
-    dispatch({ type: 'loaded', session: null, floor: null, unknown: read.kind === 'failed' });
+    dispatch({
+      type: 'loaded',
+      session: null,
+      floor: null,
+      unknown: read.kind === 'failed',
+      asking: asksTabs || config.restore,
+    });
     if (read.kind === 'corrupt' || read.kind === 'stored') {
       loadErrors.push(
         new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
@@ -261,22 +327,49 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
   };
 
   /**
-   * Asks the open tabs for their session, so that a new tab with in-memory storage gets it: the answer
-   * arrives within milliseconds as a 'login' from 'remote'. `ready` does not wait for it.
+   * Whether the status waits for the open tabs: a tab whose storage they do not share (memory, sessionStorage, a
+   * storage of its own) asks them for their session. Only the page's `localStorage` is shared.
    */
-  const askOtherTabs = (): void => {
-    void tabSync.query({ untilFirstSession: true });
+  const asksTabs = tabSync.connected && (config.storage === null || config.storage !== readLocalStorage());
+
+  /**
+   * After the stored session is read, while the status is `'loading'`: the open tabs are asked for theirs
+   * (unless this tab can tell it is alone), then, with `restore` and still no session, the server. A login or
+   * logout here meanwhile ends the wait (the phase leaves `'asking'`), and what the tabs or the server answer
+   * later is dropped where it is older.
+   */
+  const settle = async (): Promise<void> => {
+    const asking = (): boolean => core.state().phase === 'asking';
+    if (!asking()) {
+      // Known already (a shared storage was read): the tabs are asked anyway, for what storage may have missed.
+      if (tabSync.connected && !isDestroyed()) void tabSync.query({ untilFirstSession: true });
+      return;
+    }
+    if (asksTabs) {
+      const others = await tabSync.others();
+      // Alone, the tab still says it opened (a tab opening at the same moment hears it), but does not wait.
+      const asked = tabSync.query(
+        others === null ? { untilFirstSession: true } : { untilFirstSession: true, expected: others },
+      );
+      if (others !== 0 && asking()) await asked;
+    }
+    if (config.restore && asking() && !core.state().session) {
+      restoreBegun();
+      await restorer.run().catch(reportUnawaited);
+    }
+    dispatch({ type: 'settled' });
   };
 
   const load = (): Promise<void> => {
     const initialRead = store.read();
-    if ('then' in initialRead) return initialRead.then(applyStored).then(askOtherTabs).then(flushLoadErrors);
+    if ('then' in initialRead) return initialRead.then(applyStored).then(flushLoadErrors);
     applyStored(initialRead);
-    askOtherTabs();
     // Deferred, so that a listener attached right after createTokenManager() returns sees load errors.
     return Promise.resolve().then(flushLoadErrors);
   };
-  const ready = load();
+  /** The stored session was read: `setTokens()` and `logout()` wait for this alone. */
+  const loaded = load();
+  void loaded.then(settle);
 
   const unsubscribeResume = environment.onResume(() => {
     const { session, backoff } = core.state();
@@ -302,6 +395,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       return await refresher.run();
     } catch (error) {
       const latest = core.state().session;
+      if (error instanceof ConfigurationError) throw error;
       if (!(error instanceof RefreshFailedError)) return latest?.accessToken ?? null;
       if (latest && !isExpired(latest, environment)) return latest.accessToken;
       throw error;
@@ -319,12 +413,17 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
     core,
     logoutFn,
     timeoutMs: timeoutMsOf(config.logout),
-    loaded: ready,
+    loaded,
     persisted: store.settled,
     reportError,
+    // The session is still being learnt: the tabs asked, or a restore call out.
+    pending: () => core.state().phase === 'asking' || restorer.inFlight,
+    // With `restore`, the session may live in the server's cookie alone: a logout while it is being learnt
+    // still tells the server (the cookie goes along), so that it cannot come back.
+    notifyWithoutSession: config.restore,
   });
 
-  const manager: TokenManager = {
+  const manager: TokenManager<Claims> = {
     ready,
     async setTokens(response) {
       // The token set was received now, at the call: its lifetime and its order among logins count from here.
@@ -335,7 +434,7 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       const stampAtCall = nextStamp(core.state().clock, receivedAt);
       const calledWhileLoading = core.state().phase === 'loading';
       dispatch({ type: 'called', stamp: stampAtCall });
-      await ready;
+      await loaded;
       if (isDestroyed()) throw destroyedError();
       const tokens = readTokenSet(response, receivedAt);
       // What storage held when this was called is older than this login: where it was still being read then,
@@ -356,21 +455,25 @@ export function createTokenManager(options: TokenManagerOptions): TokenManager {
       ) {
         throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
       }
-      dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp });
+      dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp, source: 'local' });
       await store.settled();
     },
     getAccessToken,
     async refresh() {
-      await ready;
+      await readyOrRestoring;
       if (isDestroyed()) throw destroyedError();
-      if (!core.state().session) throw new NotAuthenticatedError('there is no session to refresh');
+      if (!core.state().session) {
+        // With `restore`, the server's cookie may hold a session: it is asked (a restore in flight is joined).
+        if (config.restore) return restorer.run();
+        throw new NotAuthenticatedError('there is no session to refresh');
+      }
       return refresher.run();
     },
     fetch: createAuthFetch({ environment, isDestroyed, isAllowedOrigin, ready, getAccessToken, afterUnauthorized }),
     isAllowedOrigin,
     logout,
-    getState: snapshot.get,
-    subscribe: snapshot.subscribe,
+    getState: snapshot.get as () => AuthState<Claims>,
+    subscribe: snapshot.subscribe as TokenManager<Claims>['subscribe'],
     on: events.on,
     destroy: () => dispatch({ type: 'destroyed' }),
   };

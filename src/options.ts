@@ -1,5 +1,6 @@
 import { DEFAULT_ENDPOINT_TIMEOUT_MS, type NormalizedEndpoint } from './endpoints';
 import { ConfigurationError } from './errors';
+import { readLocalStorage, readPageOrigin, readSessionStorage } from './environment';
 import { describeValue } from './token';
 import type {
   EndpointOptions,
@@ -18,7 +19,11 @@ export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
 export interface NormalizedOptions {
   readonly refresh: RefreshFn | NormalizedEndpoint;
   readonly logout: LogoutFn | NormalizedEndpoint | null;
+  /** The storage given (by name: resolved when the manager was created); `null` for memory. */
   readonly storage: TokenStorage | null;
+  /** A storage was named that this runtime lacks although it has a page: kept in memory, said with an `'error'`. */
+  readonly storageMissing: string | null;
+  readonly restore: boolean;
   readonly storageKey: string;
   readonly refreshMarginMs: number;
   /** Origins `auth.fetch` may send the token to, besides the page's own; or a function that alone decides. */
@@ -45,16 +50,16 @@ function optionalFunction<T>(name: string, value: unknown): T | undefined {
   return value as T;
 }
 
-/** Checks that a URL is absolute, or relative with a page origin to resolve it against. */
+/**
+ * Checks a URL that can be checked: where there is no page origin (server rendering), a relative one is
+ * accepted here, and fails with `ConfigurationError` where it would be used (see `endpoints.ts`).
+ */
 function checkEndpointUrl(name: string, url: string, pageOrigin: string | null): void {
+  if (pageOrigin === null) return;
   try {
-    new URL(url, pageOrigin ?? undefined);
+    new URL(url, pageOrigin);
   } catch {
-    fail(
-      pageOrigin === null
-        ? `${name}.url must be an absolute URL where there is no page origin (React Native, Node)`
-        : `${name}.url is not a valid URL`,
-    );
+    fail(`${name}.url is not a valid URL`);
   }
 }
 
@@ -82,6 +87,7 @@ function normalizeEndpoint(name: string, value: EndpointOptions, pageOrigin: str
     fail(`${name}.timeout must be a positive number of milliseconds, got ${describeValue(timeout)}`);
   }
   return Object.freeze({
+    name,
     url,
     format: format ?? 'json',
     clientId,
@@ -97,15 +103,41 @@ function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | 
   return fail(`${name} must be a function or an endpoint object { url }, got ${describeValue(value)}`);
 }
 
-function normalizeStorage(value: unknown): TokenStorage | null {
-  if (value === undefined) return null;
+const STORAGE_NAMES = ['localStorage', 'sessionStorage', 'memory'];
+
+/**
+ * A storage named in the options: the browser's, or memory where the runtime has none (server rendering,
+ * React Native). `missing` is set where a page lacks it (a sandboxed frame, storage blocked by the user).
+ */
+function storageByName(name: string): { storage: TokenStorage | null; missing: string | null } {
+  if (name === 'memory') return { storage: null, missing: null };
+  const storage = name === 'localStorage' ? readLocalStorage() : readSessionStorage();
+  if (isStorage(storage)) return { storage, missing: null };
+  return { storage: null, missing: readPageOrigin() === null ? null : name };
+}
+
+function isStorage(value: unknown): value is TokenStorage {
+  const storage = value as Partial<TokenStorage> | null | undefined;
+  return (['getItem', 'setItem', 'removeItem'] as const).every((method) => typeof storage?.[method] === 'function');
+}
+
+function normalizeStorage(value: unknown): { storage: TokenStorage | null; missing: string | null } {
+  if (value === undefined) return { storage: null, missing: null };
+  if (typeof value === 'string') {
+    if (!STORAGE_NAMES.includes(value)) {
+      fail(
+        `storage must be 'localStorage', 'sessionStorage', 'memory' or a storage object, got ${JSON.stringify(value)}`,
+      );
+    }
+    return storageByName(value);
+  }
   const storage = value as Partial<TokenStorage> | null;
   for (const method of ['getItem', 'setItem', 'removeItem'] as const) {
     if (typeof storage?.[method] !== 'function') {
       fail(`storage must have getItem, setItem and removeItem methods; ${method} is missing`);
     }
   }
-  return storage as TokenStorage;
+  return { storage: storage as TokenStorage, missing: null };
 }
 
 function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrigins'] {
@@ -159,10 +191,17 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
     fail(`channel must be a non-empty string or false, got ${describeValue(channel)}`);
   }
 
+  const { storage, missing } = normalizeStorage(options.storage);
+  if (options.restore !== undefined && typeof options.restore !== 'boolean') {
+    fail(`restore must be true or false, got ${describeValue(options.restore)}`);
+  }
+
   return Object.freeze({
     refresh,
     logout,
-    storage: normalizeStorage(options.storage),
+    storage,
+    storageMissing: missing,
+    restore: options.restore === true,
     storageKey,
     refreshMarginMs,
     allowedOrigins: normalizeAllowedOrigins(options.allowedOrigins),

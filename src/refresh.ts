@@ -1,4 +1,10 @@
-import { HttpStatusError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
+import {
+  ConfigurationError,
+  HttpStatusError,
+  NotAuthenticatedError,
+  RefreshFailedError,
+  RefreshRejectedError,
+} from './errors';
 import type { Environment } from './environment';
 import type { Lock } from './lock';
 import { type Clocks, continuesFrom, holdsAny, isBornExpired, refreshedSession, type Session } from './session';
@@ -100,6 +106,11 @@ export function createRefresher(host: RefresherHost): Refresher {
       } catch (error) {
         if (isStale()) throw sessionEnded();
         release();
+        // A relative refresh URL where there is no page (server rendering): not a failure to retry.
+        if (error instanceof ConfigurationError) {
+          host.dispatch({ type: 'refreshSettled' });
+          throw error;
+        }
         if (error instanceof RefreshRejectedError) {
           host.dispatch({ type: 'rejected', from: current });
           throw error;

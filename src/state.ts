@@ -33,8 +33,12 @@ export interface Backoff {
 }
 
 export interface CoreState {
-  /** `'loading'` until the stored session has been read. */
-  readonly phase: 'loading' | 'ready' | 'destroyed';
+  /**
+   * `'loading'` until the stored session has been read; `'asking'` while the open tabs are asked for their
+   * session or a `restore` call is out; both are the public status `'loading'`. A login, a logout or a session
+   * heard from another tab ends `'asking'` at once.
+   */
+  readonly phase: 'loading' | 'asking' | 'ready' | 'destroyed';
   /** The stored session could not be read at start: what storage holds is not known here. */
   readonly storageUnknown: boolean;
   readonly session: Session | null;
@@ -59,15 +63,28 @@ export interface Moment {
 }
 
 export type Action =
-  /** The stored session was read (or could not be: `unknown`). */
-  | { type: 'loaded'; session: Session | null; floor: LoginKey | null; unknown: boolean }
+  /**
+   * The stored session was read (or could not be: `unknown`). `asking`: the status is not known yet, the open
+   * tabs or the server are asked next.
+   */
+  | { type: 'loaded'; session: Session | null; floor: LoginKey | null; unknown: boolean; asking: boolean }
+  /** The open tabs answered (or the wait ended), and a `restore` call settled: the status is known. */
+  | { type: 'settled' }
   /** `setTokens()` was called: its login takes `stamp`, and the clock moves to it, so that calls keep their order. */
   | { type: 'called'; stamp: number }
   /**
    * `setTokens()` here, once the storage was read; `id` names the new login, `receivedMono` goes with
    * `tokens.receivedAt`, and `stamp` orders it: taken when it was called, later than what storage held.
    */
-  | { type: 'login'; tokens: TokenSet; id: string; receivedMono: number; stamp: number }
+  | {
+      type: 'login';
+      tokens: TokenSet;
+      id: string;
+      receivedMono: number;
+      stamp: number;
+      /** `'restore'`: the server's cookie session, asked for because none was known. */
+      source: 'local' | 'restore';
+    }
   /**
    * A session seen in another tab's message (`'channel'`) or in shared storage (`'storage'`): taken when it
    * is news. What comes over the channel is passed on; what storage shows every tab sees for itself.
@@ -79,8 +96,11 @@ export type Action =
   /** The refresh of `from` answered `next`; `bornExpired` when `next` has no lifetime left (retry with backoff). */
   | { type: 'refreshed'; from: Session; next: Session; at: Moment; bornExpired: RefreshFailedError | null }
   | { type: 'refreshFailed'; from: Session; error: RefreshFailedError; at: Moment; retryAfterMs: number | null }
-  /** `logout()` here (`reason`), or the server rejected the refresh of `from` (`'refresh-rejected'`). */
-  | { type: 'logout'; reason: string; now: number; id: string }
+  /**
+   * `logout()` here (`reason`). `pending`: the session is still being learnt (the tabs asked, a `restore` call
+   * out), so the logout ends whatever that brings, even while no session is held.
+   */
+  | { type: 'logout'; reason: string; now: number; id: string; pending: boolean }
   | { type: 'rejected'; from: Session }
   /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
   | { type: 'ended'; floor: LoginKey; tokens: readonly string[] }
@@ -162,7 +182,8 @@ export function reduce(state: CoreState, action: Action): CoreState {
   switch (action.type) {
     case 'loaded': {
       if (state.phase !== 'loading') return state;
-      const loaded = { ...state, phase: 'ready' as const, storageUnknown: action.unknown };
+      const phase = action.asking ? ('asking' as const) : ('ready' as const);
+      const loaded = { ...state, phase, storageUnknown: action.unknown };
       const withFloor = action.floor ? endUpTo(loaded, action.floor) : loaded;
       return action.session ? adopt(withFloor, action.session) : withFloor;
     }
@@ -180,8 +201,13 @@ export function reduce(state: CoreState, action: Action): CoreState {
       if (overtaken) return clock === state.clock ? state : { ...state, clock };
       return { ...state, phase: 'ready', session, clock, refreshing: false, backoff: null };
     }
-    case 'adopt':
-      return adopt(state, action.session);
+    case 'adopt': {
+      const next = adopt(state, action.session);
+      // A session another tab holds answers the question: the status is known.
+      return next.session !== state.session && next.phase === 'asking' ? { ...next, phase: 'ready' } : next;
+    }
+    case 'settled':
+      return state.phase === 'asking' ? { ...state, phase: 'ready' } : state;
     case 'called':
       return action.stamp > state.clock ? { ...state, clock: action.stamp } : state;
     case 'refreshStarted':
@@ -212,8 +238,11 @@ export function reduce(state: CoreState, action: Action): CoreState {
       };
     }
     case 'logout': {
-      if (!state.session) return state;
-      return endUpTo(state, { stamp: nextStamp(state.clock, action.now), id: action.id }, tokensOf(state.session));
+      if (!state.session && !action.pending) return state;
+      const floor = { stamp: nextStamp(state.clock, action.now), id: action.id };
+      // Without a session, the floor is what ends the one still being learnt.
+      const ended = endUpTo(state, floor, state.session ? tokensOf(state.session) : []);
+      return ended.phase === 'asking' ? { ...ended, phase: 'ready' } : ended;
     }
     case 'rejected': {
       const current = state.session;
@@ -230,6 +259,14 @@ export function reduce(state: CoreState, action: Action): CoreState {
   }
 }
 
+export const LOADING_STATE: AuthState = Object.freeze({
+  status: 'loading',
+  accessToken: null,
+  expiresAt: null,
+  claims: null,
+  refreshing: false,
+});
+
 export const SIGNED_OUT_STATE: AuthState = Object.freeze({
   status: 'unauthenticated',
   accessToken: null,
@@ -241,6 +278,9 @@ export const SIGNED_OUT_STATE: AuthState = Object.freeze({
 /** The public snapshot of a core state. */
 export function toAuthState(state: CoreState): AuthState {
   const { session } = state;
+  if (state.phase === 'loading' || state.phase === 'asking') {
+    return state.refreshing ? { ...LOADING_STATE, refreshing: true } : LOADING_STATE;
+  }
   if (!session) return state.refreshing ? { ...SIGNED_OUT_STATE, refreshing: true } : SIGNED_OUT_STATE;
   return {
     status: 'authenticated',

@@ -76,9 +76,8 @@ describe('tokenkeeper/ky', () => {
 
 describe('tokenkeeper/react', () => {
   it('useAuthState takes a TokenManager and returns AuthState', () => {
-    expectTypeOf(useAuthState).parameters.toEqualTypeOf<[TokenManager]>();
-    expectTypeOf(useAuthState).returns.toEqualTypeOf<AuthState>();
-    expectTypeOf(useAuthState(auth).status).toEqualTypeOf<'authenticated' | 'unauthenticated'>();
+    expectTypeOf(useAuthState(auth)).toEqualTypeOf<AuthState>();
+    expectTypeOf(useAuthState(auth).status).toEqualTypeOf<'loading' | 'authenticated' | 'unauthenticated'>();
     // @ts-expect-error a state is not a manager
     useAuthState(auth.getState());
   });

@@ -48,11 +48,6 @@ describe('invalid options throw ConfigurationError synchronously, naming the opt
     ['refresh.url is empty', withOption('refresh', { url: '' }), ['refresh.url']],
     ['refresh.url is missing', withOption('refresh', {}), ['refresh.url']],
     [
-      'refresh.url is relative and there is no page origin',
-      withOption('refresh', { url: '/auth/refresh' }),
-      ['refresh.url'],
-    ],
-    [
       'refresh.format is unknown',
       withOption('refresh', { url: REFRESH_URL, format: 'xml' }),
       ['refresh.format', 'xml'],

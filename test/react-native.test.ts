@@ -6,7 +6,7 @@
  * the manager never opens one where there is no page (it must not: React Native has none).
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ConfigurationError, createTokenManager, type TokenStorage } from 'tokenkeeper';
+import { ConfigurationError, type TokenStorage } from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
   API_ORIGIN,
@@ -186,9 +186,9 @@ describe('React Native: a whole session', () => {
     first.destroy();
     expect(appState.listenerCount).toBe(0);
 
-    // 2. The app starts again: signed out until AsyncStorage answers, then signed in without a server call.
+    // 2. The app starts again: 'loading' until AsyncStorage answers, then signed in without a server call.
     const auth = createManager(options);
-    expect(auth.getState().status).toBe('unauthenticated');
+    expect(auth.getState().status).toBe('loading');
     await auth.ready;
     expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: loginToken, claims: { sub: 'ada' } });
     expect(appState.listenerCount).toBe(1);
@@ -296,15 +296,18 @@ describe('React Native: configuration errors', () => {
     expect(api.seen).toHaveLength(0);
   });
 
-  it('a relative refresh URL is a ConfigurationError at creation: there is no page origin to resolve it', () => {
-    expect(() =>
-      createTokenManager({
-        refresh: { url: '/auth/refresh' },
-        storage: new FakeAsyncStorage(),
-        allowedOrigins: [API_ORIGIN],
-        onResume: () => () => {},
-      }),
-    ).toThrow(ConfigurationError);
+  it('a relative refresh URL is accepted at creation, and is a ConfigurationError where it is used', async () => {
+    const auth = createManager({
+      refresh: { url: '/auth/refresh' },
+      storage: new FakeAsyncStorage(),
+      allowedOrigins: [API_ORIGIN],
+    });
+    await auth.ready;
+    await auth.setTokens({ accessToken: jwtFor(LIFETIME_S), refreshToken: 'r1' });
+    const refreshed = auth.refresh();
+    await expect(refreshed).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(refreshed).rejects.toThrow(/refresh\.url must be an absolute URL/);
+    expect(auth.getState().status).toBe('authenticated');
   });
 });
 

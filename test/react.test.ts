@@ -191,7 +191,8 @@ describe('useAuthState: renders only when the state changes', () => {
 
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: 'storage_failed' });
-    expect(renders).toHaveLength(1);
+    // One render for the status becoming known; none for the error itself.
+    expect(renders.map((state) => state.status)).toEqual(['loading', 'unauthenticated']);
   });
 
   it('does not re-render when another subscriber comes and goes, or when the state is only read', async () => {
@@ -269,17 +270,17 @@ describe('useAuthState in <StrictMode>', () => {
 });
 
 describe('useAuthState under SSR', () => {
-  it('renders the signed-out snapshot on the server, even for an authenticated manager', async () => {
+  it("renders the 'loading' snapshot on the server, even for an authenticated manager", async () => {
     const { auth } = createAuth();
     await auth.setTokens({ accessToken: jwtFor(3600, { sub: 'ada' }), refreshToken: 'rt-1' });
     const { element, renders } = probe(auth);
 
     const html = renderToString(element());
 
-    expect(html).toContain('probe|unauthenticated|nobody|false');
+    expect(html).toContain('probe|loading|nobody|false');
     expect(renders).toHaveLength(1);
     expect(renders[0]).toEqual({
-      status: 'unauthenticated',
+      status: 'loading',
       accessToken: null,
       expiresAt: null,
       claims: null,
@@ -287,7 +288,7 @@ describe('useAuthState under SSR', () => {
     });
   });
 
-  it('hydrates signed out, then shows the authenticated state without a hydration mismatch', async () => {
+  it("hydrates as 'loading' (never signed out), then shows the authenticated state without a hydration mismatch", async () => {
     const { auth } = createAuth();
     await auth.setTokens({ accessToken: jwtFor(3600, { sub: 'ada' }), refreshToken: 'rt-1' });
     const server = probe(auth);
@@ -303,7 +304,8 @@ describe('useAuthState under SSR', () => {
       hydrateRoot(container, client.element(), { onRecoverableError: (error) => recoverable.push(error) }),
     );
 
-    expect(client.renders[0]).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    expect(client.renders[0]).toMatchObject({ status: 'loading', accessToken: null });
+    expect(client.renders.map((state) => state.status)).not.toContain('unauthenticated');
     expect(client.renders.at(-1)).toBe(auth.getState());
     expect(container.textContent).toBe('probe|authenticated|ada|false');
     // Hydration adopted the server's element and updated it; after a mismatch React would have replaced it.

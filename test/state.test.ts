@@ -31,6 +31,7 @@ describe('reduce: logins', () => {
       id: loginIdOf('A'),
       receivedMono: 0,
       stamp: 7,
+      source: 'local',
     });
     expect(next.session).toMatchObject({ accessToken: 'A', stamp: 7, seq: 0 });
     expect(next.clock).toBe(7);
@@ -39,20 +40,41 @@ describe('reduce: logins', () => {
   it('a login overtaken meanwhile by a later login from another tab changes nothing but the clock', () => {
     const later = session('B', 9);
     const state = ready({ session: later, clock: 9 });
-    const next = reduce(state, { type: 'login', tokens: tokens('A'), id: loginIdOf('A'), receivedMono: 0, stamp: 8 });
+    const next = reduce(state, {
+      type: 'login',
+      tokens: tokens('A'),
+      id: loginIdOf('A'),
+      receivedMono: 0,
+      stamp: 8,
+      source: 'local',
+    });
     expect(next.session).toBe(later);
   });
 
   it('a login ended by a logout heard meanwhile (at or after its stamp) does not sign in', () => {
     const state = ready({ floor: { stamp: 8, id: 'logout' }, clock: 8 });
-    const next = reduce(state, { type: 'login', tokens: tokens('A'), id: loginIdOf('A'), receivedMono: 0, stamp: 8 });
+    const next = reduce(state, {
+      type: 'login',
+      tokens: tokens('A'),
+      id: loginIdOf('A'),
+      receivedMono: 0,
+      stamp: 8,
+      source: 'local',
+    });
     expect(next.session).toBeNull();
   });
 
   it('the same tokens set again are the login already held', () => {
     const held = session('A', 3, 2);
     const state = ready({ session: held, clock: 3 });
-    const next = reduce(state, { type: 'login', tokens: tokens('A'), id: loginIdOf('A'), receivedMono: 0, stamp: 4 });
+    const next = reduce(state, {
+      type: 'login',
+      tokens: tokens('A'),
+      id: loginIdOf('A'),
+      receivedMono: 0,
+      stamp: 4,
+      source: 'local',
+    });
     expect(next.session).toBe(held);
   });
 });
@@ -107,7 +129,7 @@ describe('reduce: sessions from other tabs', () => {
 describe('reduce: logouts', () => {
   it('a logout here ends the session at a stamp after every one known, and remembers its tokens', () => {
     const state = ready({ session: session('A', 3), clock: 7 });
-    const next = reduce(state, { type: 'logout', reason: 'user', now: 0, id: 'logout' });
+    const next = reduce(state, { type: 'logout', reason: 'user', now: 0, id: 'logout', pending: false });
     expect(next.session).toBeNull();
     expect(next.floor).toEqual({ stamp: 8, id: 'logout' });
     expect(next.endedTokens).toEqual(['A', 'r-A']);
@@ -115,7 +137,7 @@ describe('reduce: logouts', () => {
 
   it('a logout while signed out changes nothing', () => {
     const state = ready({ clock: 7 });
-    expect(reduce(state, { type: 'logout', reason: 'user', now: 0, id: 'logout' })).toBe(state);
+    expect(reduce(state, { type: 'logout', reason: 'user', now: 0, id: 'logout', pending: false })).toBe(state);
   });
 
   it.each<[string, Session, Action & { type: 'ended' }, boolean]>([
@@ -226,9 +248,16 @@ describe('reduce: destroyed', () => {
     const state = reduce(ready({ session: session('A', 3) }), { type: 'destroyed' });
     expect(state).toMatchObject({ phase: 'destroyed', session: null });
     expect(reduce(state, { type: 'adopt', session: session('B', 9), via: 'channel' })).toBe(state);
-    expect(reduce(state, { type: 'login', tokens: tokens('C'), id: loginIdOf('C'), receivedMono: 0, stamp: 10 })).toBe(
-      state,
-    );
+    expect(
+      reduce(state, {
+        type: 'login',
+        tokens: tokens('C'),
+        id: loginIdOf('C'),
+        receivedMono: 0,
+        stamp: 10,
+        source: 'local',
+      }),
+    ).toBe(state);
   });
 });
 

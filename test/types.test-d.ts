@@ -7,10 +7,12 @@ import {
   type InvalidTokenError,
   type LogoutFn,
   type NotAuthenticatedError,
+  type OAuthTokenResponse,
   RefreshFailedError,
   type RefreshFn,
   RefreshRejectedError,
   type TokenkeeperError,
+  type TokenkeeperErrorCode,
   type TokenManager,
   type TokenManagerEvents,
   type TokenManagerOptions,
@@ -57,7 +59,10 @@ describe('options', () => {
   });
 
   it('the other options have their documented types', () => {
-    expectTypeOf<TokenManagerOptions['storage']>().toEqualTypeOf<TokenStorage | undefined>();
+    expectTypeOf<TokenManagerOptions['storage']>().toEqualTypeOf<
+      TokenStorage | 'localStorage' | 'sessionStorage' | 'memory' | undefined
+    >();
+    expectTypeOf<TokenManagerOptions['restore']>().toEqualTypeOf<boolean | undefined>();
     expectTypeOf<TokenManagerOptions['storageKey']>().toEqualTypeOf<string | undefined>();
     expectTypeOf<TokenManagerOptions['refreshMargin']>().toEqualTypeOf<number | undefined>();
     expectTypeOf<TokenManagerOptions['allowedOrigins']>().toEqualTypeOf<
@@ -95,7 +100,7 @@ describe('the manager', () => {
     expectTypeOf(auth.getAccessToken).returns.toEqualTypeOf<Promise<string | null>>();
     expectTypeOf(auth.refresh).returns.toEqualTypeOf<Promise<string>>();
     expectTypeOf(auth.logout).returns.toEqualTypeOf<Promise<{ serverNotified: boolean }>>();
-    expectTypeOf(auth.setTokens).parameter(0).toEqualTypeOf<TokenResponse>();
+    expectTypeOf(auth.setTokens).parameter(0).toEqualTypeOf<TokenResponse | OAuthTokenResponse>();
     expectTypeOf(auth.setTokens).returns.toEqualTypeOf<Promise<void>>();
     expectTypeOf(auth.getState).returns.toEqualTypeOf<AuthState>();
     expectTypeOf(auth.fetch).returns.toEqualTypeOf<Promise<Response>>();
@@ -107,7 +112,7 @@ describe('the manager', () => {
 describe('events', () => {
   it('login carries its source', () => {
     auth.on('login', (payload) => {
-      expectTypeOf(payload).toEqualTypeOf<{ source: 'local' | 'remote' }>();
+      expectTypeOf(payload).toEqualTypeOf<{ source: 'local' | 'remote' | 'restore' }>();
     });
   });
 
@@ -131,9 +136,10 @@ describe('events', () => {
     });
   });
 
-  it('error carries an Error', () => {
+  it("error carries one of the package's errors", () => {
     auth.on('error', (payload) => {
-      expectTypeOf(payload).toEqualTypeOf<{ error: Error }>();
+      expectTypeOf(payload).toEqualTypeOf<{ error: TokenkeeperError }>();
+      expectTypeOf(payload.error.code).toEqualTypeOf<TokenkeeperErrorCode>();
     });
   });
 
@@ -156,7 +162,7 @@ describe('token response and state', () => {
   });
 
   it('AuthState has a status union and nullable fields', () => {
-    expectTypeOf<AuthState['status']>().toEqualTypeOf<'authenticated' | 'unauthenticated'>();
+    expectTypeOf<AuthState['status']>().toEqualTypeOf<'loading' | 'authenticated' | 'unauthenticated'>();
     expectTypeOf<AuthState['accessToken']>().toEqualTypeOf<string | null>();
     expectTypeOf<AuthState['expiresAt']>().toEqualTypeOf<number | null>();
     expectTypeOf<AuthState['claims']>().toEqualTypeOf<Record<string, unknown> | null>();
@@ -171,7 +177,7 @@ describe('errors', () => {
     expectTypeOf<RefreshFailedError['code']>().toEqualTypeOf<'refresh_failed'>();
     expectTypeOf<NotAuthenticatedError['code']>().toEqualTypeOf<'not_authenticated'>();
     expectTypeOf<ConfigurationError['code']>().toEqualTypeOf<'configuration'>();
-    expectTypeOf<TokenkeeperError['code']>().toEqualTypeOf<string>();
+    expectTypeOf<TokenkeeperError['code']>().toEqualTypeOf<TokenkeeperErrorCode>();
   });
 
   it('each error extends TokenkeeperError and Error, and takes (message?, { cause })', () => {

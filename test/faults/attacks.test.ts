@@ -106,6 +106,8 @@ describe('a forged stamp far in the future', () => {
     await auth.setTokens({ accessToken: token, refreshToken: 'r1' });
     expect(auth.getState()).toMatchObject({ status: 'authenticated', accessToken: token });
 
+    // A reload: the page that was is gone, the new one reads what it left.
+    auth.destroy();
     const reloaded = open();
     await reloaded.ready;
     expect(reloaded.getState()).toMatchObject({ status: 'authenticated', accessToken: token });

@@ -22,6 +22,10 @@ export interface ServerCounts {
   logins: number;
   refreshes: number;
   refreshRejected: number;
+  /** Refresh requests with no refresh token in the body (cookie mode; `restore` calls among them). */
+  cookieRefreshes: number;
+  /** Cookie refreshes and logouts refused with 403 for lack of the CSRF header or for a foreign `Origin`. */
+  csrfRejected: number;
   refreshAbandoned: number;
   reuseDetected: number;
   logouts: number;
@@ -90,10 +94,17 @@ export interface ManagerOptions {
   refreshMargin?: number;
   /** `false`: no logout endpoint. */
   logout?: boolean;
+  /** The manager's `restore` option. */
+  restore?: boolean;
+  /**
+   * The refresh token lives in the server's HttpOnly cookie: `login()` asks for it, the endpoints send cookies
+   * (`credentials: 'same-origin'`) and the CSRF header the server requires.
+   */
+  cookie?: boolean;
 }
 
 export interface StateSummary {
-  status: 'authenticated' | 'unauthenticated';
+  status: 'loading' | 'authenticated' | 'unauthenticated';
   accessToken: string | null;
   expiresAt: number | null;
   refreshing: boolean;
@@ -101,7 +112,7 @@ export interface StateSummary {
 
 export type PageRecord =
   | ({ type: 'state'; at: number } & StateSummary)
-  | { type: 'login'; at: number; source: 'local' | 'remote' }
+  | { type: 'login'; at: number; source: 'local' | 'remote' | 'restore' }
   | { type: 'refresh'; at: number; source: 'local' | 'remote'; accessToken: string; expiresAt: number | null }
   | { type: 'logout'; at: number; reason: string }
   | { type: 'error'; at: number; name: string; message: string };
@@ -117,10 +128,38 @@ export type RefreshOutcome =
   | { settled: true; ok: true; accessToken: string; at: number }
   | { settled: true; ok: false; name: string; code: string; at: number };
 
+/** A view the harness page rendered: `t` is performance.now() of that page load, `at` is Date.now(). */
+export interface RenderedView {
+  view: 'none' | 'loading' | 'signed-in' | 'signed-out';
+  at: number;
+  t: number;
+}
+
+/** performance.now() times of one page load's manager, and the time it spent in 'loading'. */
+export interface ManagerTiming {
+  /** When createTokenManager returned. */
+  createdAt: number;
+  /** How long createTokenManager took. */
+  createMs: number;
+  /** The status of the first `getState()`. */
+  initialStatus: StateSummary['status'];
+  /** When the status first was not 'loading'. */
+  knownAt: number | null;
+  /** When `ready` settled. */
+  readyAt: number | null;
+  /** `knownAt - createdAt`: the time in 'loading' (0 when the first state was known). */
+  loadingMs: number | null;
+  readyMs: number | null;
+}
+
 /** What harness.js puts on `window.harness`. */
 export interface Harness {
   create(options: ManagerOptions): Promise<{ readyAt: number; state: StateSummary }>;
-  login(username?: string): Promise<{ calledAt: number; accessToken: string }>;
+  created(): Promise<{ readyAt: number; state: StateSummary }>;
+  views(): RenderedView[];
+  timing(): ManagerTiming;
+  login(username?: string): Promise<{ calledAt: number; accessToken: string; refreshTokenInBody: boolean }>;
+  post(path: string): Promise<{ status: number; error: string | null }>;
   fetchMany(count: number, startAt?: number | null): Promise<FetchBurst>;
   logout(): Promise<{ calledAt: number; serverNotified: boolean }>;
   startRefresh(): number;
@@ -132,7 +171,11 @@ export interface Harness {
   clearRecords(): void;
   waitForRecords(type: PageRecord['type'], count: number, timeoutMs?: number): Promise<PageRecord[]>;
   stored(): string | null;
-  locks(): Promise<{ held: string[]; pending: string[] }>;
+  storedKeys(): { local: string[]; session: string[]; cookies: string[] };
+  /** The Web Locks of the origin; the locks by which managers tell that their tab is open are in `tabs` only. */
+  locks(): Promise<{ held: string[]; pending: string[]; tabs: string[] }>;
+  /** On `harness.html?probe` only (see `openProbe`): platform latencies at the start of that page load. */
+  probe(): Promise<{ lockQueryMs: number; firstTaskMs: number }>;
   platform(): {
     webLocks: boolean;
     broadcastChannel: boolean;
@@ -172,6 +215,24 @@ export class Tab {
       (all) => all.filter((entry) => entry.type === type) as Extract<PageRecord, { type: T }>[],
     );
   }
+
+  /**
+   * Reloads the page (the harness and its manager start again; memory is wiped). A page opened with
+   * `createOnLoad` creates its manager again as it loads; this then resolves after that manager's `ready`.
+   */
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.page.waitForFunction(() => 'harness' in window);
+    if (new URL(this.page.url()).searchParams.has('manager')) await this.call('created');
+  }
+}
+
+export interface OpenTabOptions {
+  /**
+   * Create the manager as the page's module runs (`harness.html?manager=…`), so that its first state and every
+   * view the page renders are recorded, also after a reload; otherwise it is created by a later `create` call.
+   */
+  createOnLoad?: boolean;
 }
 
 /** Opens a tab on the harness page and, unless `manager` is `null`, creates its manager (after its `ready`). */
@@ -180,12 +241,26 @@ export async function openTab(
   server: AuthServer,
   name: string,
   manager: ManagerOptions | null = {},
+  { createOnLoad = false }: OpenTabOptions = {},
 ): Promise<Tab> {
   const tab = new Tab(name, await context.newPage());
-  await tab.page.goto(`${server.url}/harness.html`);
+  const query = manager && createOnLoad ? `?manager=${encodeURIComponent(JSON.stringify(manager))}` : '';
+  await tab.page.goto(`${server.url}/harness.html${query}`);
   await tab.page.waitForFunction(() => 'harness' in window);
-  if (manager) await tab.call('create', manager);
+  if (manager) await (createOnLoad ? tab.call('created') : tab.call('create', manager));
   return tab;
+}
+
+/**
+ * Opens a tab on `harness.html?probe` (no manager) and resolves with what the platform took as that page loaded:
+ * a `navigator.locks.query()` and the first timer task, in ms from the harness module's evaluation. A floor to
+ * compare a manager's time in 'loading' with.
+ */
+export async function openProbe(context: BrowserContext, server: AuthServer, name: string) {
+  const tab = new Tab(name, await context.newPage());
+  await tab.page.goto(`${server.url}/harness.html?probe`);
+  await tab.page.waitForFunction(() => 'harness' in window);
+  return { tab, probe: await tab.call('probe') };
 }
 
 /** Opens `count` tabs one after the other, named `tab 1`, `tab 2`, … */
@@ -247,12 +322,16 @@ export function setupBrowserSuite(accessTokenSeconds: number) {
     get server(): AuthServer {
       return server!;
     },
+    /** This test's context: one browser profile (its cookies, storage, channel and locks). */
+    get context(): BrowserContext {
+      return context!;
+    },
     /** Opens `count` tabs in this test's context, each with a manager created with `manager`. */
     async openTabs(count: number, manager: ManagerOptions = {}): Promise<Tab[]> {
       return track(await openTabs(context!, server!, count, manager));
     },
-    async openTab(name: string, manager: ManagerOptions | null = {}): Promise<Tab> {
-      return track([await openTab(context!, server!, name, manager)])[0]!;
+    async openTab(name: string, manager: ManagerOptions | null = {}, options: OpenTabOptions = {}): Promise<Tab> {
+      return track([await openTab(context!, server!, name, manager, options)])[0]!;
     },
   };
 }

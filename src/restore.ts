@@ -1,0 +1,140 @@
+import { ConfigurationError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
+import type { Environment } from './environment';
+import type { Lock } from './lock';
+import { holdsAny, loginIdOf, nextStamp } from './session';
+import type { Action, CoreState } from './state';
+import { runWithTimeout } from './timeout';
+import { readTokenSet } from './token';
+import type { RefreshFn } from './types';
+
+/** What a restore needs from the manager. */
+export interface RestorerHost {
+  environment: Pick<Environment, 'setTimeout' | 'clearTimeout' | 'now' | 'monotonicNow'>;
+  /** The refresh lock: one tab at a time asks the server, the others get its answer through the channel. */
+  lock: Lock | null;
+  lockName: string;
+  refreshFn: RefreshFn;
+  timeoutMs: number;
+  state(): CoreState;
+  dispatch(action: Action): void;
+  /** Takes in what other tabs did meanwhile (storage, channel), under the lock, before the server is asked. */
+  catchUp(): Promise<void>;
+  /** Resolves once the current session is stored (bounded in time). */
+  persisted(): Promise<void>;
+  reportError(error: RefreshFailedError): void;
+}
+
+/** Asks the server for the session its cookie holds, when none is known here; one call at a time. */
+export interface Restorer {
+  /** Starts a restore, or joins the one in flight. Resolves with the access token. */
+  run(): Promise<string>;
+  readonly inFlight: boolean;
+  /** Drops the restore in flight (a login or logout here won over it): its answer is never taken. */
+  abandon(): void;
+}
+
+const noSession = (message: string): NotAuthenticatedError => new NotAuthenticatedError(message);
+
+/**
+ * `restore`: the refresh token lives in an HttpOnly cookie, so a page that holds no session asks the refresh
+ * endpoint, without a refresh token, whether the cookie still carries one.
+ *
+ * - The login it makes is stamped when the restore started: a login or logout made meanwhile (here or in
+ *   another tab) orders after it and wins.
+ * - 400/401 is the server's "no session": `NotAuthenticatedError`, and no event. A transient failure is one
+ *   `'error'` and a `RefreshFailedError`; nothing retries it in the background.
+ */
+export function createRestorer(host: RestorerHost): Restorer {
+  const { environment } = host;
+  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+
+  const attempt = async (signal: AbortSignal): Promise<string> => {
+    const started = host.state();
+    const stamp = nextStamp(started.clock, environment.now());
+    host.dispatch({ type: 'called', stamp });
+    const underLock = async (): Promise<string> => {
+      const known = (): string | null => host.state().session?.accessToken ?? null;
+      if (signal.aborted) throw signal.reason;
+      await host.catchUp();
+      // Another tab signed in (or restored) while this one waited: its session is here, no call is made.
+      const caughtUp = known();
+      if (caughtUp !== null) return caughtUp;
+      if (signal.aborted) throw signal.reason;
+      const receivedMono = environment.monotonicNow();
+      let response: unknown;
+      try {
+        response = await runWithTimeout(
+          environment,
+          host.timeoutMs,
+          'the restore',
+          (timed) => host.refreshFn({ refreshToken: null, signal: timed }),
+          signal,
+        );
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (error instanceof RefreshRejectedError) throw noSession('the server holds no session to restore');
+        if (error instanceof ConfigurationError) throw error;
+        const failure = new RefreshFailedError('restoring the session failed', { cause: error });
+        host.reportError(failure);
+        throw failure;
+      }
+      if (signal.aborted) throw signal.reason;
+      let tokens: ReturnType<typeof readTokenSet>;
+      try {
+        tokens = readTokenSet(response, environment.now());
+      } catch (error) {
+        const failure = new RefreshFailedError('restoring the session failed', { cause: error });
+        host.reportError(failure);
+        throw failure;
+      }
+      if (
+        holdsAny(
+          { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
+          host.state().endedTokens,
+        )
+      ) {
+        throw noSession('the restored session was logged out meanwhile');
+      }
+      host.dispatch({
+        type: 'login',
+        tokens,
+        id: loginIdOf(tokens.accessToken),
+        receivedMono,
+        stamp,
+        source: 'restore',
+      });
+      if (known() !== tokens.accessToken) throw noSession('a login or logout won over the restore');
+      await host.persisted();
+      return tokens.accessToken;
+    };
+    return host.lock ? host.lock(host.lockName, underLock) : underLock();
+  };
+
+  return {
+    run() {
+      if (flight) return flight.promise;
+      const controller = new AbortController();
+      const abandoned = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      const promise = Promise.race([attempt(controller.signal), abandoned]).finally(() => {
+        if (flight?.controller !== controller) return;
+        flight = null;
+        host.dispatch({ type: 'refreshSettled' });
+      });
+      flight = { promise, controller };
+      host.dispatch({ type: 'refreshStarted' });
+      return promise;
+    },
+    get inFlight() {
+      return flight !== null;
+    },
+    abandon() {
+      if (!flight) return;
+      const { controller } = flight;
+      flight = null;
+      controller.abort(noSession('a login or logout won over the restore'));
+      host.dispatch({ type: 'refreshSettled' });
+    },
+  };
+}
