@@ -290,6 +290,13 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
 
   // Loading: synchronous storages are read at once, so a page can start signed in without a flash.
   const loadErrors: TokenkeeperError[] = [];
+  if (config.storageMissing) {
+    loadErrors.push(
+      new StorageError(
+        `storage '${config.storageMissing}' is not available in this page; the session is kept in memory`,
+      ),
+    );
+  }
   const applyStored = (read: StoredRead): void => {
     const now = environment.now();
     if (

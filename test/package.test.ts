@@ -73,3 +73,38 @@ describe('the built package', () => {
     expect(output.trim()).toBe('ready');
   });
 });
+
+describe('isTokenkeeperError across the two copies of the package', () => {
+  it('tells errors of the CommonJS build from the ESM build and back, where instanceof cannot', () => {
+    const code = `
+      const esm = await import('tokenkeeper');
+      const { createRequire } = await import('node:module');
+      const cjs = createRequire(process.cwd() + '/package.json')('tokenkeeper');
+      const fromCjs = new cjs.RefreshRejectedError('rejected');
+      const fromEsm = new esm.StorageError('failed');
+      console.log(JSON.stringify({
+        twoCopies: esm.TokenkeeperError !== cjs.TokenkeeperError,
+        instanceofAcross: fromCjs instanceof esm.TokenkeeperError,
+        esmSeesCjs: esm.isTokenkeeperError(fromCjs),
+        esmSeesCjsCode: esm.isTokenkeeperError(fromCjs, 'refresh_rejected'),
+        esmOtherCode: esm.isTokenkeeperError(fromCjs, 'refresh_failed'),
+        cjsSeesEsm: cjs.isTokenkeeperError(fromEsm, 'storage_failed'),
+        plainError: esm.isTokenkeeperError(new Error('x')),
+        lookalike: esm.isTokenkeeperError({ name: 'RefreshRejectedError', code: 'refresh_rejected', message: '' }),
+        nullish: [null, undefined, 'refresh_rejected', 42].some((value) => cjs.isTokenkeeperError(value)),
+      }));
+    `;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', code], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(output.trim().split('\n').pop()!)).toEqual({
+      twoCopies: true,
+      instanceofAcross: false,
+      esmSeesCjs: true,
+      esmSeesCjsCode: true,
+      esmOtherCode: false,
+      cjsSeesEsm: true,
+      plainError: false,
+      lookalike: false,
+      nullish: false,
+    });
+  });
+});
