@@ -18,10 +18,18 @@ export interface LogoutHost {
   pending(): boolean;
   /** Tell the server even when no token is held (the session lives in a cookie). */
   notifyWithoutSession: boolean;
+  /**
+   * After a logout made while no session was held yet: the tokens of the session the open tabs then answered
+   * with, which that logout ended (waits for their answers, at most the query's 100 ms).
+   */
+  endedUnheard(): Promise<TokensHeld | null>;
 }
 
 /** The tokens a logout tells the server of; none where the session lives in a cookie alone. */
 type TokensHeld = { accessToken: string | null; refreshToken: string | null };
+
+/** A session that lives in the server's cookie alone. */
+const NO_TOKENS: TokensHeld = { accessToken: null, refreshToken: null };
 
 export type Logout = (options?: { reason?: unknown }) => Promise<{ serverNotified: boolean }>;
 
@@ -53,8 +61,9 @@ export function createLogout(host: LogoutHost): Logout {
     }
   };
 
-  const finish = async (ended: TokensHeld | null): Promise<{ serverNotified: boolean }> => {
+  const finish = async (held: TokensHeld | null): Promise<{ serverNotified: boolean }> => {
     await host.persisted();
+    const ended = held ?? (await host.endedUnheard()) ?? (host.notifyWithoutSession ? NO_TOKENS : null);
     return { serverNotified: ended ? await notifyServer(ended) : false };
   };
 
@@ -66,8 +75,7 @@ export function createLogout(host: LogoutHost): Logout {
     const pending = host.pending();
     if (!session && !pending) return inFlight.result ?? { serverNotified: false };
     core.dispatch({ type: 'logout', reason, now: environment.now(), id: environment.createId(), pending });
-    const told = session ?? (host.notifyWithoutSession ? { accessToken: null, refreshToken: null } : null);
-    const result = finish(told).finally(() => {
+    const result = finish(session).finally(() => {
       if (inFlight.result === result) inFlight.result = null;
     });
     inFlight.result = result;

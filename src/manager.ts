@@ -20,6 +20,7 @@ import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
   holdsAny,
+  isEndedBy,
   isExpired,
   isPlausibleStamp,
   type LoginKey,
@@ -101,6 +102,16 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         ? config.logout
         : createEndpointLogout(config.logout, environment);
 
+  /**
+   * A logout here while the session was still being learnt (the tabs asked): its id, and the tokens of the
+   * session the tabs then answered with, which that logout ended.
+   */
+  let endedUnheard: { id: string; tokens: { accessToken: string; refreshToken: string | null } | null } | null = null;
+  let tabsAnswered = (): void => {};
+  /** Settles once the open tabs have answered the query of the start (or could not be waited for). */
+  const answeredAtStart = new Promise<void>((resolve) => {
+    tabsAnswered = resolve;
+  });
   let resolveReady = (): void => {};
   /** Settles when the status is known (the phase leaves `'loading'` and `'asking'`), or on `destroy()`. */
   const ready = new Promise<void>((resolve) => {
@@ -121,6 +132,17 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
   const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
     if (floor) receiveLogout(floor, []);
+    const ownFloor = core.state().floor;
+    if (
+      session &&
+      endedUnheard &&
+      !endedUnheard.tokens &&
+      ownFloor?.id === endedUnheard.id &&
+      isEndedBy(session, ownFloor)
+    ) {
+      // The session a logout here ended before it was heard of: the server is told about it.
+      endedUnheard.tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken };
+    }
     if (session && isPlausibleStamp(session.stamp, environment.now())) {
       dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
     }
@@ -244,6 +266,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       restorer.abandon();
     }
     if (next.phase !== previous.phase && (next.phase === 'ready' || next.phase === 'destroyed')) resolveReady();
+    if (action.type === 'logout' && !previous.session && next.floor) endedUnheard = { id: next.floor.id, tokens: null };
     if (action.type === 'destroyed') {
       // Not a logout: storage is kept, no event is emitted, other tabs are not told.
       scheduler.cancel();
@@ -348,6 +371,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const settle = async (): Promise<void> => {
     const asking = (): boolean => core.state().phase === 'asking';
     if (!asking()) {
+      tabsAnswered();
       // Known already (a shared storage was read): the tabs are asked anyway, for what storage may have missed.
       if (tabSync.connected && !isDestroyed()) void tabSync.query({ untilFirstSession: true });
       return;
@@ -358,8 +382,10 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       const asked = tabSync.query(
         others === null ? { untilFirstSession: true } : { untilFirstSession: true, expected: others },
       );
+      void asked.then(tabsAnswered);
       if (others !== 0 && asking()) await asked;
     }
+    tabsAnswered();
     if (config.restore && asking() && !core.state().session) {
       restoreBegun();
       await restorer.run().catch(reportUnawaited);
@@ -428,6 +454,10 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     // With `restore`, the session may live in the server's cookie alone: a logout while it is being learnt
     // still tells the server (the cookie goes along), so that it cannot come back.
     notifyWithoutSession: config.restore,
+    async endedUnheard() {
+      await answeredAtStart;
+      return endedUnheard?.tokens ?? null;
+    },
   });
 
   const manager: TokenManager<Claims> = {

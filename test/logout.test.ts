@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { type AuthState, NotAuthenticatedError, TokenkeeperError } from 'tokenkeeper';
+import { createChannelBus } from './support/bus';
 import { jwtFor } from './support/jwt';
 import {
   createTestStorage,
@@ -330,5 +331,41 @@ describe('logout endpoint failure', () => {
     expect(events.error).toHaveLength(1);
     expect(auth.getState().status).toBe('unauthenticated');
     auth.destroy();
+  });
+});
+
+describe('logout() in a new tab that has not heard the open tabs yet', () => {
+  it('ends the session the open tab holds, everywhere, and tells the server about it', async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const bus = createChannelBus();
+    const channel = 'logout-while-loading';
+    const a = createManager({ channel, environment: { createChannel: bus.tab('a') } });
+    const access = jwtFor(LIFETIME_S);
+    await a.setTokens({ accessToken: access, refreshToken: 'r1' });
+    const eventsA = recordEvents(a);
+
+    // Tab B opens with in-memory storage; A's answer to its query is held back.
+    bus.hold('a');
+    const b = createManager({ channel, environment: { createChannel: bus.tab('b') } });
+    await flush();
+    expect(b.getState().status).toBe('loading');
+    const eventsB = recordEvents(b);
+
+    const result = b.logout();
+    await flush();
+    expect(b.getState().status).toBe('unauthenticated');
+    bus.release('a');
+    await expect(result).resolves.toEqual({ serverNotified: true });
+    await flush();
+
+    expect(b.getState().status).toBe('unauthenticated');
+    expect(eventsB.login).toEqual([]);
+    expect(a.getState().status).toBe('unauthenticated');
+    expect(eventsA.logout).toEqual([{ reason: 'remote' }]);
+    // The server heard of the session B never held: the one it ended.
+    expect(logout.seen).toHaveLength(1);
+    expect(JSON.parse(logout.seen[0]!.body)).toEqual({ refresh_token: 'r1' });
+    expect(logout.seen[0]!.headers.get('authorization')).toBe(`Bearer ${access}`);
   });
 });
