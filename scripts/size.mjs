@@ -10,8 +10,9 @@ const require = createRequire(import.meta.url);
 /** Budgets in bytes, min+gzip, per entry point. */
 const budgets = {
   // The session core (one writer, logical ordering, compare-and-set storage, tombstones, relays) measured
-  // 11,610 B when it landed; the next budget, 6,500 B with the bytes broken down by feature, is its own issue.
-  'dist/index.js': 12_000,
+  // 11,610 B when it landed, and 13,293 B with the status 'loading', restore, storage names and typed errors;
+  // the next budget, 6,500 B with the bytes broken down by feature, is its own issue.
+  'dist/index.js': 13_500,
   'dist/ky.js': 1_000,
   'dist/react.js': 500,
 };
