@@ -74,6 +74,12 @@ export interface TabSyncHost {
   receiveSession(record: SessionRecord, via: 'channel' | 'storage'): void;
   /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
   receiveLogout(floor: LoginKey, tokens: readonly string[]): void;
+  /**
+   * An answer to the query this tab made when it opened, when a login or logout here came before it: the
+   * answer is what that tab held before it heard of this one's decision, which orders after it. Returns
+   * whether the answer was handled so (else it is taken in as any other).
+   */
+  overruledByDecision(session: SessionRecord | null, floor: LoginKey | null): boolean;
 }
 
 /** Keeps tabs that share a channel on one session. */
@@ -92,7 +98,12 @@ export interface TabSync {
    * has answered (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
    * answer in time are forgotten (closed or crashed).
    */
-  query(options?: { untilFirstSession?: boolean; expected?: number }): Promise<void>;
+  query(options?: { untilFirstSession?: boolean; expected?: number; first?: boolean }): Promise<void>;
+  /**
+   * How many tabs the first query waits for (`others()`, learnt while it is out): it ends once that many
+   * answered, at once for `0`.
+   */
+  expectAnswers(count: number): void;
   /**
    * How many other tabs are on the channel: `0` means this tab is alone and need not wait for answers;
    * `null` where that cannot be told.
@@ -117,6 +128,11 @@ export function createTabSync(host: TabSyncHost): TabSync {
   const peers = new Set<string>();
   const pending = new Map<string, PendingQuery>();
   let channel: TabChannel | null = null;
+  /** The query this tab made when it opened. */
+  let firstQueryId: string | null = null;
+  const isComplete = (query: PendingQuery): boolean =>
+    (query.expected !== undefined && query.answered.size >= query.expected) ||
+    (!query.untilFirstSession && query.waitingFor.size === 0);
 
   const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
   const announceSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
@@ -167,24 +183,20 @@ export function createTabSync(host: TabSyncHost): TabSync {
       }
       case 'state': {
         if (message.to !== tabId) return;
-        // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after it;
-        // a tab that answers with less than this one has is told what this one has.
-        if (message.floor) host.receiveLogout(message.floor, []);
-        // Every answer is taken in as it comes, not only the first with a session: a tab that answers late
-        // may have the newer one.
-        if (message.session) host.receiveSession(message.session, 'channel');
-        answerIfBehind(message.session, message.floor);
+        if (message.queryId !== firstQueryId || !host.overruledByDecision(message.session, message.floor)) {
+          // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after
+          // it; a tab that answers with less than this one has is told what this one has.
+          if (message.floor) host.receiveLogout(message.floor, []);
+          // Every answer is taken in as it comes, not only the first with a session: a tab that answers late
+          // may have the newer one.
+          if (message.session) host.receiveSession(message.session, 'channel');
+          answerIfBehind(message.session, message.floor);
+        }
         const query = pending.get(message.queryId);
         if (!query) return;
         query.waitingFor.delete(message.from);
         query.answered.add(message.from);
-        if (
-          (query.untilFirstSession && message.session) ||
-          (query.expected !== undefined && query.answered.size >= query.expected) ||
-          (!query.untilFirstSession && query.waitingFor.size === 0)
-        ) {
-          query.finish(false);
-        }
+        if ((query.untilFirstSession && message.session) || isComplete(query)) query.finish(false);
       }
     }
   };
@@ -225,9 +237,16 @@ export function createTabSync(host: TabSyncHost): TabSync {
     announceSession,
     announceLogout,
     others: () => presence?.others() ?? Promise.resolve(0),
-    query({ untilFirstSession = false, expected } = {}) {
+    expectAnswers(count) {
+      const query = firstQueryId === null ? undefined : pending.get(firstQueryId);
+      if (!query) return;
+      query.expected = count;
+      if (isComplete(query)) query.finish(false);
+    },
+    query({ untilFirstSession = false, expected, first = false } = {}) {
       if (!channel) return Promise.resolve();
       const queryId = environment.createId();
+      if (first) firstQueryId = queryId;
       return new Promise((resolve) => {
         const query: PendingQuery = {
           waitingFor: new Set(peers),

@@ -23,6 +23,10 @@ export interface LogoutHost {
    * with, which that logout ended (waits for their answers, at most the query's 100 ms).
    */
   endedUnheard(): Promise<TokensHeld | null>;
+  /** Stamps a call when it is made, so that calls keep their order; `end` once it is applied. */
+  beginDecision(): { stamp: number; end(): void };
+  /** The latest stamp the storage held when it was read at start: a logout ends what it read. */
+  loadedStamp(): number;
 }
 
 /** The tokens a logout tells the server of; none where the session lives in a cookie alone. */
@@ -31,7 +35,11 @@ type TokensHeld = { accessToken: string | null; refreshToken: string | null };
 /** A session that lives in the server's cookie alone. */
 const NO_TOKENS: TokensHeld = { accessToken: null, refreshToken: null };
 
-export type Logout = (options?: { reason?: unknown }) => Promise<{ serverNotified: boolean }>;
+export interface Logout {
+  logout(options?: { reason?: unknown }): Promise<{ serverNotified: boolean }>;
+  /** Tells the server of a session a logout here ended after that logout had finished (its tokens came late). */
+  tellServer(ended: TokensHeld): void;
+}
 
 /**
  * `logout()`: ends the session held now, here first (memory, storage, other tabs, listeners), then tells the
@@ -67,18 +75,35 @@ export function createLogout(host: LogoutHost): Logout {
     return { serverNotified: ended ? await notifyServer(ended) : false };
   };
 
-  return async (options) => {
+  const logout = async (options?: { reason?: unknown }): Promise<{ serverNotified: boolean }> => {
     const reason = typeof options?.reason === 'string' && options.reason !== '' ? options.reason : 'user';
-    await host.loaded;
-    const { session, phase } = core.state();
-    if (phase === 'destroyed') return { serverNotified: false };
-    const pending = host.pending();
-    if (!session && !pending) return inFlight.result ?? { serverNotified: false };
-    core.dispatch({ type: 'logout', reason, now: environment.now(), id: environment.createId(), pending });
-    const result = finish(session).finally(() => {
-      if (inFlight.result === result) inFlight.result = null;
-    });
-    inFlight.result = result;
-    return result;
+    const decision = host.beginDecision();
+    try {
+      await host.loaded;
+      const { session, phase } = core.state();
+      if (phase === 'destroyed') return { serverNotified: false };
+      const pending = host.pending();
+      if (!session && !pending) {
+        decision.end();
+        return (await inFlight.result) ?? { serverNotified: false };
+      }
+      const stamp = Math.max(decision.stamp, host.loadedStamp());
+      core.dispatch({ type: 'logout', reason, stamp, id: environment.createId(), pending });
+      decision.end();
+      const result = finish(session).finally(() => {
+        if (inFlight.result === result) inFlight.result = null;
+      });
+      inFlight.result = result;
+      return await result;
+    } finally {
+      decision.end();
+    }
+  };
+
+  return {
+    logout,
+    tellServer(ended) {
+      void notifyServer(ended);
+    },
   };
 }

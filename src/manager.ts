@@ -19,6 +19,8 @@ import { createRefresher } from './refresh';
 import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
+  compareLogins,
+  compareSessions,
   holdsAny,
   isEndedBy,
   isExpired,
@@ -31,6 +33,7 @@ import {
   nextStamp,
   refreshDue,
   restoreSession,
+  type SessionRecord,
   tokensOf,
 } from './session';
 import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
@@ -103,10 +106,21 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         : createEndpointLogout(config.logout, environment);
 
   /**
-   * A logout here while the session was still being learnt (the tabs asked): its id, and the tokens of the
-   * session the tabs then answered with, which that logout ended.
+   * A logout here while the session was still being learnt (the tabs asked): its id, the tokens of the session
+   * the tabs then answered with, which that logout ended, and whether the logout already told the server what
+   * it knew (an answer that comes later is told on its own).
    */
-  let endedUnheard: { id: string; tokens: { accessToken: string; refreshToken: string | null } | null } | null = null;
+  let endedUnheard: {
+    id: string;
+    tokens: { accessToken: string; refreshToken: string | null } | null;
+    told: boolean;
+  } | null = null;
+  /** A login or logout here while the tabs were asked at start: their answers order before it. */
+  let decidedWhileAsking = false;
+  /** `setTokens()` and `logout()` calls made while the storage was read and not yet applied. */
+  let decisionsWaiting = 0;
+  /** The latest stamp the storage held when it was read at start (-1: none). */
+  let loadedStamp = -1;
   let tabsAnswered = (): void => {};
   /** Settles once the open tabs have answered the query of the start (or could not be waited for). */
   const answeredAtStart = new Promise<void>((resolve) => {
@@ -132,21 +146,20 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
   const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
     if (floor) receiveLogout(floor, []);
-    const ownFloor = core.state().floor;
-    if (
-      session &&
-      endedUnheard &&
-      !endedUnheard.tokens &&
-      ownFloor?.id === endedUnheard.id &&
-      isEndedBy(session, ownFloor)
-    ) {
-      // The session a logout here ended before it was heard of: the server is told about it.
-      endedUnheard.tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken };
-    }
+    if (session) noteEndedUnheard(session);
     if (session && isPlausibleStamp(session.stamp, environment.now())) {
       dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
     }
   };
+  /** A session a logout here ended before this tab had heard of it: the server is told about it. */
+  function noteEndedUnheard(session: SessionRecord): void {
+    const ownFloor = core.state().floor;
+    if (!endedUnheard || endedUnheard.tokens || ownFloor?.id !== endedUnheard.id || !isEndedBy(session, ownFloor)) {
+      return;
+    }
+    endedUnheard.tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken };
+    if (endedUnheard.told) logoutFlow.tellServer(endedUnheard.tokens);
+  }
   function receiveLogout(floor: LoginKey, tokens: readonly string[]): void {
     if (isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
   }
@@ -160,6 +173,22 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     current: () => core.state(),
     receiveSession: (session, via) => receive({ session, floor: null }, via),
     receiveLogout,
+    overruledByDecision(session, floor) {
+      if (!decidedWhileAsking || isDestroyed()) return false;
+      // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
+      // decision moves after it, and the tabs take it from this one.
+      const now = environment.now();
+      const stamps = [session?.stamp, floor?.stamp].filter(
+        (stamp): stamp is number => stamp !== undefined && isPlausibleStamp(stamp, now),
+      );
+      // Just after it, not at this moment: what that tab does after it answered still orders after the decision.
+      if (stamps.length > 0) dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, Math.max(...stamps) + 1) });
+      if (session) noteEndedUnheard(session);
+      const { session: mine, floor: logout } = core.state();
+      if (mine) tabSync.announceSession(mine);
+      else if (logout) tabSync.announceLogout(logout, []);
+      return true;
+    },
   });
 
   /**
@@ -238,6 +267,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
 
   /** Events of a transition: a login, a new token set of the same login, or the end of the session. */
   const emitEvents = (next: CoreState, previous: CoreState, action: Action): void => {
+    // A login or logout moved after what the tabs answered is the same one: no event.
+    if (action.type === 'restamp') return;
     const before = previous.session;
     const after = next.session;
     if (after && after !== before) {
@@ -266,7 +297,15 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       restorer.abandon();
     }
     if (next.phase !== previous.phase && (next.phase === 'ready' || next.phase === 'destroyed')) resolveReady();
-    if (action.type === 'logout' && !previous.session && next.floor) endedUnheard = { id: next.floor.id, tokens: null };
+    if (action.type === 'logout' && !previous.session && next.floor) {
+      endedUnheard = { id: next.floor.id, tokens: null, told: false };
+    }
+    if (
+      previous.phase === 'asking' &&
+      (action.type === 'logout' || (action.type === 'login' && action.source === 'local'))
+    ) {
+      decidedWhileAsking = true;
+    }
     if (action.type === 'destroyed') {
       // Not a logout: storage is kept, no event is emitted, other tabs are not told.
       scheduler.cancel();
@@ -293,6 +332,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       after &&
       after !== before &&
       action.type !== 'loaded' &&
+      action.type !== 'restamp' &&
       !(action.type === 'adopt' && action.via === 'storage')
     ) {
       tabSync.announceSession(after);
@@ -327,12 +367,19 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
     ) {
       const { session, floor } = read.stored;
+      // What the storage held that this tab did not know: a login or logout heard while the storage was read
+      // (and maybe written back by this tab meanwhile) came after a setTokens() or logout() called then.
+      const known = core.state();
+      const newSession = session && !(known.session && compareSessions(known.session, session) >= 0);
+      const newFloor = floor && !(known.floor && compareLogins(known.floor, floor) >= 0);
+      loadedStamp = Math.max(newSession ? session.stamp : -1, newFloor ? floor.stamp : -1);
       dispatch({
         type: 'loaded',
         session: session && restoreSession(session, environment),
         floor,
         unknown: false,
-        asking: asksTabs || (config.restore && session === null),
+        // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
+        asking: asksTabs || (config.restore && session === null) || decisionsWaiting > 0,
       });
       return;
     }
@@ -341,7 +388,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       session: null,
       floor: null,
       unknown: read.kind === 'failed',
-      asking: asksTabs || config.restore,
+      asking: asksTabs || config.restore || decisionsWaiting > 0,
     });
     if (read.kind === 'corrupt' || read.kind === 'stored') {
       loadErrors.push(
@@ -377,20 +424,47 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       return;
     }
     if (asksTabs) {
-      const others = await tabSync.others();
-      // Alone, the tab still says it opened (a tab opening at the same moment hears it), but does not wait.
-      const asked = tabSync.query(
-        others === null ? { untilFirstSession: true } : { untilFirstSession: true, expected: others },
-      );
+      // The query goes out at once; meanwhile Web Locks tell how many tabs will answer (none: this tab is alone
+      // and stops waiting), so the wait is the longer of the two, at most the query's 100 ms.
+      const asked = tabSync.query({ untilFirstSession: true, first: true });
       void asked.then(tabsAnswered);
-      if (others !== 0 && asking()) await asked;
+      const others = await tabSync.others();
+      if (others !== null) tabSync.expectAnswers(others);
+      if (asking()) await asked;
     }
     tabsAnswered();
-    if (config.restore && asking() && !core.state().session) {
+    if (config.restore && asking() && !core.state().session && decisionsWaiting === 0) {
       restoreBegun();
       await restorer.run().catch(reportUnawaited);
     }
-    dispatch({ type: 'settled' });
+    settledAtStart = true;
+    settleIfIdle();
+  };
+  let settledAtStart = false;
+  /** The status is known once the start is through and no setTokens() or logout() called meanwhile is pending. */
+  const settleIfIdle = (): void => {
+    if (settledAtStart && decisionsWaiting === 0) dispatch({ type: 'settled' });
+  };
+
+  /**
+   * A setTokens() or logout() call: stamped when it is called, so calls keep their order whatever they wait for;
+   * one made while the storage is read is counted until it is applied (`end`).
+   */
+  const beginDecision = (): { stamp: number; end(): void } => {
+    const stamp = nextStamp(core.state().clock, environment.now());
+    dispatch({ type: 'called', stamp });
+    const counted = core.state().phase === 'loading';
+    if (counted) decisionsWaiting += 1;
+    let ended = false;
+    return {
+      stamp,
+      end() {
+        if (ended || !counted) return;
+        ended = true;
+        decisionsWaiting -= 1;
+        settleIfIdle();
+      },
+    };
   };
 
   const load = (): Promise<void> => {
@@ -441,7 +515,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     refresh: () => refresher.run(),
     isAllowedOrigin,
   });
-  const logout = createLogout({
+  const logoutFlow = createLogout({
     environment,
     core,
     logoutFn,
@@ -456,8 +530,11 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     notifyWithoutSession: config.restore,
     async endedUnheard() {
       await answeredAtStart;
+      if (endedUnheard) endedUnheard.told = true;
       return endedUnheard?.tokens ?? null;
     },
+    beginDecision,
+    loadedStamp: () => loadedStamp,
   });
 
   const manager: TokenManager<Claims> = {
@@ -468,31 +545,33 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       const receivedAt = environment.now();
       // Ordered by when it was called: a login or logout another tab makes after this call, and that reaches
       // this tab while it waits for storage, wins over it; a later call here wins over this one.
-      const stampAtCall = nextStamp(core.state().clock, receivedAt);
-      const calledWhileLoading = core.state().phase === 'loading';
-      dispatch({ type: 'called', stamp: stampAtCall });
-      await loaded;
-      if (isDestroyed()) throw destroyedError();
-      const tokens = readTokenSet(response, receivedAt);
-      // What storage held when this was called is older than this login: where it was still being read then,
-      // or could not be read at all, the login orders after it (it may have been written while this device's
-      // clock was ahead), or it would be overwritten by, or never replace, an older session.
-      const read = calledWhileLoading || core.state().storageUnknown ? await store.read() : null;
-      const stored = read?.kind === 'stored' ? read.stored : null;
-      const plausible = (stamp: number | undefined): number =>
-        stamp !== undefined && isPlausibleStamp(stamp, receivedAt) ? stamp : -1;
-      const storedStamp = Math.max(plausible(stored?.session?.stamp), plausible(stored?.floor?.stamp));
-      const stamp = Math.max(stampAtCall, Math.min(MAX_STAMP, storedStamp + 1));
-      if (isDestroyed()) throw destroyedError();
-      if (
-        holdsAny(
-          { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
-          core.state().endedTokens,
-        )
-      ) {
-        throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
+      const decision = beginDecision();
+      try {
+        await loaded;
+        if (isDestroyed()) throw destroyedError();
+        const tokens = readTokenSet(response, receivedAt);
+        // What storage held when this was called is older than this login, or it would be overwritten by, or
+        // never replace, an older session (written while this device's clock was ahead): the login orders after
+        // what the start read. A storage that could not be read then is read again.
+        const read = core.state().storageUnknown ? await store.read() : null;
+        const stored = read?.kind === 'stored' ? read.stored : null;
+        const plausible = (stamp: number | undefined): number =>
+          stamp !== undefined && isPlausibleStamp(stamp, receivedAt) ? stamp : -1;
+        const storedStamp = Math.max(plausible(stored?.session?.stamp), plausible(stored?.floor?.stamp), loadedStamp);
+        const stamp = Math.max(decision.stamp, Math.min(MAX_STAMP, storedStamp + 1));
+        if (isDestroyed()) throw destroyedError();
+        if (
+          holdsAny(
+            { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
+            core.state().endedTokens,
+          )
+        ) {
+          throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
+        }
+        dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp, source: 'local' });
+      } finally {
+        decision.end();
       }
-      dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp, source: 'local' });
       await store.settled();
     },
     getAccessToken,
@@ -508,7 +587,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     },
     fetch: createAuthFetch({ environment, isDestroyed, isAllowedOrigin, ready, getAccessToken, afterUnauthorized }),
     isAllowedOrigin,
-    logout,
+    logout: logoutFlow.logout,
     getState: snapshot.get as () => AuthState<Claims>,
     subscribe: snapshot.subscribe as TokenManager<Claims>['subscribe'],
     on: events.on,

@@ -15,7 +15,6 @@ import {
   isEndedBy,
   isSameLogin,
   type LoginKey,
-  nextStamp,
   type Session,
   startSession,
   toLoginKey,
@@ -100,7 +99,12 @@ export type Action =
    * `logout()` here (`reason`). `pending`: the session is still being learnt (the tabs asked, a `restore` call
    * out), so the logout ends whatever that brings, even while no session is held.
    */
-  | { type: 'logout'; reason: string; now: number; id: string; pending: boolean }
+  | { type: 'logout'; reason: string; stamp: number; id: string; pending: boolean }
+  /**
+   * A login or logout here, made while the tabs were asked, is ordered after what they answered: its stamp
+   * moves to `stamp` (the session held, or the latest logout).
+   */
+  | { type: 'restamp'; stamp: number }
   | { type: 'rejected'; from: Session }
   /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
   | { type: 'ended'; floor: LoginKey; tokens: readonly string[] }
@@ -239,10 +243,21 @@ export function reduce(state: CoreState, action: Action): CoreState {
     }
     case 'logout': {
       if (!state.session && !action.pending) return state;
-      const floor = { stamp: nextStamp(state.clock, action.now), id: action.id };
+      // Stamped when it was called, and never below the session it ends, so every tab ends that session too.
+      const floor = { stamp: Math.max(action.stamp, state.session?.stamp ?? -1), id: action.id };
       // Without a session, the floor is what ends the one still being learnt.
       const ended = endUpTo(state, floor, state.session ? tokensOf(state.session) : []);
       return ended.phase === 'asking' ? { ...ended, phase: 'ready' } : ended;
+    }
+    case 'restamp': {
+      const clock = Math.max(state.clock, action.stamp);
+      if (state.session && action.stamp > state.session.stamp) {
+        return { ...state, session: { ...state.session, stamp: action.stamp }, clock };
+      }
+      if (!state.session && state.floor && action.stamp > state.floor.stamp) {
+        return { ...state, floor: { ...state.floor, stamp: action.stamp }, clock };
+      }
+      return state;
     }
     case 'rejected': {
       const current = state.session;

@@ -127,17 +127,41 @@ describe('reduce: sessions from other tabs', () => {
 });
 
 describe('reduce: logouts', () => {
-  it('a logout here ends the session at a stamp after every one known, and remembers its tokens', () => {
+  it('a logout here ends the session at the stamp of its call, and remembers its tokens', () => {
     const state = ready({ session: session('A', 3), clock: 7 });
-    const next = reduce(state, { type: 'logout', reason: 'user', now: 0, id: 'logout', pending: false });
+    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false });
     expect(next.session).toBeNull();
     expect(next.floor).toEqual({ stamp: 8, id: 'logout' });
     expect(next.endedTokens).toEqual(['A', 'r-A']);
   });
 
+  it('a logout ends the session it holds at a stamp no lower than that session, whatever its call was stamped', () => {
+    const state = ready({ session: session('A', 12), clock: 12 });
+    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false });
+    expect(next.session).toBeNull();
+    expect(next.floor).toEqual({ stamp: 12, id: 'logout' });
+  });
+
+  it('a logout while the session is still being learnt sets the floor without a session, and the status is known', () => {
+    const state = { ...INITIAL_STATE, phase: 'asking' as const, clock: 7 };
+    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: true });
+    expect(next).toMatchObject({ phase: 'ready', session: null, floor: { stamp: 8, id: 'logout' } });
+  });
+
+  it('restamp moves the login held, or the latest logout, after what other tabs answered', () => {
+    const held = ready({ session: session('A', 3), clock: 3 });
+    expect(reduce(held, { type: 'restamp', stamp: 9 })).toMatchObject({
+      session: { accessToken: 'A', stamp: 9 },
+      clock: 9,
+    });
+    expect(reduce(held, { type: 'restamp', stamp: 2 })).toBe(held);
+    const out = ready({ floor: { stamp: 4, id: 'x' }, clock: 4 });
+    expect(reduce(out, { type: 'restamp', stamp: 9 })).toMatchObject({ floor: { stamp: 9, id: 'x' }, clock: 9 });
+  });
+
   it('a logout while signed out changes nothing', () => {
     const state = ready({ clock: 7 });
-    expect(reduce(state, { type: 'logout', reason: 'user', now: 0, id: 'logout', pending: false })).toBe(state);
+    expect(reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false })).toBe(state);
   });
 
   it.each<[string, Session, Action & { type: 'ended' }, boolean]>([
