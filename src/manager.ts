@@ -568,7 +568,14 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         ) {
           throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
         }
-        dispatch({ type: 'login', tokens, id: loginIdOf(tokens.accessToken), receivedMono, stamp, source: 'local' });
+        dispatch({
+          type: 'login',
+          tokens,
+          id: loginIdOf(tokens.accessToken, tokens.refreshToken ?? null),
+          receivedMono,
+          stamp,
+          source: 'local',
+        });
       } finally {
         decision.end();
       }

@@ -61,6 +61,7 @@ export function createRestorer(host: RestorerHost): Restorer {
       if (caughtUp !== null) return caughtUp;
       if (signal.aborted) throw signal.reason;
       const receivedMono = environment.monotonicNow();
+      const floorAtCall = host.state().floor;
       let response: unknown;
       try {
         response = await runWithTimeout(
@@ -79,6 +80,11 @@ export function createRestorer(host: RestorerHost): Restorer {
         throw failure;
       }
       if (signal.aborted) throw signal.reason;
+      // A restore is the server's word only while nothing else is known: a login or logout heard while its
+      // request was out (from another tab, whatever its clock said) wins, and the answer is dropped.
+      const afterCall = host.state();
+      if (afterCall.session) return afterCall.session.accessToken;
+      if (afterCall.floor !== floorAtCall) throw noSession('a logout won over the restore');
       let tokens: ReturnType<typeof readTokenSet>;
       try {
         tokens = readTokenSet(response, environment.now());
@@ -98,7 +104,7 @@ export function createRestorer(host: RestorerHost): Restorer {
       host.dispatch({
         type: 'login',
         tokens,
-        id: loginIdOf(tokens.accessToken),
+        id: loginIdOf(tokens.accessToken, tokens.refreshToken ?? null),
         receivedMono,
         stamp,
         source: 'restore',

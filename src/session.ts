@@ -78,12 +78,17 @@ export function compareSessions(a: SessionRecord, b: SessionRecord): number {
  */
 export const isSameLogin = (a: LoginKey, b: LoginKey): boolean => a.id === b.id;
 
-/** The id of a login, from its first access token (FNV-1a, 64 bits): the same tokens give the same login. */
-export function loginIdOf(accessToken: string): string {
+/**
+ * The id of a login, from its first token set (FNV-1a, 64 bits): the same tokens give the same login, and a
+ * token set with another refresh token is another login. (An access token has no line break to be confused with
+ * the separator.)
+ */
+export function loginIdOf(accessToken: string, refreshToken: string | null = null): string {
+  const text = refreshToken === null ? accessToken : `${accessToken}\n${refreshToken}`;
   let high = 0xcbf29ce4;
   let low = 0x84222325;
-  for (let index = 0; index < accessToken.length; index += 1) {
-    low = (low ^ accessToken.charCodeAt(index)) >>> 0;
+  for (let index = 0; index < text.length; index += 1) {
+    low = (low ^ text.charCodeAt(index)) >>> 0;
     // Multiply the 64-bit value by the FNV prime 2^40 + 0x1b3, in 32-bit halves.
     const lowProduct = low * 0x1b3;
     const carry = Math.floor(lowProduct / 0x100000000);

@@ -59,3 +59,29 @@ describe('setTokens() with the snake_case names of a login response', () => {
     expect(auth.getState().status).toBe('unauthenticated');
   });
 });
+
+describe('setTokens() replaces the whole token set', () => {
+  it('the same access token with another refresh token and lifetime: the new ones are held', async () => {
+    const seen: (string | null)[] = [];
+    const auth = createManager({
+      refresh: async ({ refreshToken }) => {
+        seen.push(refreshToken);
+        return { accessToken: jwtFor(3600) };
+      },
+    });
+    await auth.setTokens({ accessToken: 'same-access', refreshToken: 'rt-1', expiresIn: 3600 });
+    await auth.setTokens({ accessToken: 'same-access', refreshToken: 'rt-2', expiresIn: 30 });
+    expect(auth.getState().expiresAt).toBe(START_MS + 30_000);
+    await auth.refresh();
+    expect(seen).toEqual(['rt-2']);
+  });
+
+  it('the very same token set again is the login already held: no second login event', async () => {
+    const auth = createManager();
+    const logins: unknown[] = [];
+    auth.on('login', (payload) => logins.push(payload));
+    await auth.setTokens({ accessToken: 'same-access', refreshToken: 'rt-1', expiresIn: 3600 });
+    await auth.setTokens({ accessToken: 'same-access', refreshToken: 'rt-1', expiresIn: 3600 });
+    expect(logins).toEqual([{ source: 'local' }]);
+  });
+});

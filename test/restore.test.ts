@@ -205,3 +205,50 @@ describe('tabs share one restore', () => {
     expect([...eventsA.login, ...eventsB.login].map((login) => login.source).sort()).toEqual(['remote', 'restore']);
   });
 });
+
+describe('a restore yields to what another tab did while its request was out, whatever the clocks say', () => {
+  const held = () => {
+    const answers: (() => void)[] = [];
+    const endpoint = refreshEndpoint(
+      () =>
+        new Promise<Response>((resolve) => {
+          answers.push(() => resolve(HttpResponse.json({ access_token: jwtFor(LIFETIME_S, { sub: 'restored' }) })));
+        }),
+    );
+    return { ...endpoint, answer: () => answers.shift()?.() };
+  };
+
+  it.each([
+    ['no clock change', 0],
+    ['the clock set back 2 s', -2_000],
+    ['the clock set back an hour', -3_600_000],
+  ])(
+    'a logout in another tab during the restore call (%s): signed out in both, the answer dropped',
+    async (_, jumpMs) => {
+      const refresh = held();
+      server.use(refresh.handler, logoutEndpoint().handler);
+      const bus = createChannelBus();
+      const channel = `restore-yield-${jumpMs}`;
+      const b = createManager({ channel, restore: false, environment: { createChannel: bus.tab('b') } });
+      await b.setTokens({ accessToken: jwtFor(LIFETIME_S, { sub: 'b' }), refreshToken: 'rb' });
+      b.destroy();
+      // Tab A starts alone, with restore: its call is out.
+      const a = createManager({ channel, environment: { createChannel: bus.tab('a') } });
+      await flush();
+      expect(refresh.seen).toHaveLength(1);
+      // Tab B opens, signs in and out while A's call is out, its clock set back meanwhile.
+      vi.setSystemTime(Date.now() + jumpMs);
+      const b2 = createManager({ channel, restore: false, environment: { createChannel: bus.tab('b2') } });
+      await b2.ready;
+      await b2.setTokens({ accessToken: jwtFor(LIFETIME_S, { sub: 'b2' }), refreshToken: 'rb2' });
+      await flush();
+      await expect(b2.logout()).resolves.toEqual({ serverNotified: true });
+      await flush();
+      refresh.answer();
+      await flush();
+      await a.ready;
+      expect(a.getState().status).toBe('unauthenticated');
+      expect(b2.getState().status).toBe('unauthenticated');
+    },
+  );
+});
