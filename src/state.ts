@@ -52,6 +52,11 @@ export interface CoreState {
    * heard of the logout, ends too, and never comes back through a message.
    */
   readonly endedTokens: readonly string[];
+  /**
+   * The latest `seq` this tab saw of each recent login (newest first): a token set of a login older than one
+   * already seen holds a refresh token that was rotated away, and is never taken again, whoever sends it.
+   */
+  readonly seqs: readonly (readonly [id: string, seq: number])[];
 }
 
 /** Readings of both clocks taken together, and a jitter sample, for actions that schedule. */
@@ -119,7 +124,14 @@ export const INITIAL_STATE: CoreState = Object.freeze({
   refreshing: false,
   backoff: null,
   endedTokens: [],
+  seqs: [],
 });
+
+const SEQS_KEPT = 16;
+
+/** Whether `session` is an older token set of a login this tab has seen further along. */
+const isSuperseded = (state: CoreState, session: Session): boolean =>
+  state.seqs.some(([id, seq]) => id === session.id && seq > session.seq);
 
 const ENDED_TOKENS_KEPT = 16;
 
@@ -149,7 +161,9 @@ function endUpTo(state: CoreState, floor: LoginKey, tokens: readonly string[] = 
   const clock = Math.max(state.clock, floor.stamp);
   const { session } = state;
   const ending = session && (isEndedBy(session, nextFloor) || holdsAny(session, tokens));
-  const endedTokens = [...tokens, ...state.endedTokens]
+  // The token sets a session's refreshes replaced are spent whatever ended it: their refresh tokens were
+  // rotated, and a late setTokens() or message with one of them would send a spent refresh token again.
+  const endedTokens = [...tokens, ...(ending ? session.history : []), ...state.endedTokens]
     .filter((token, index, all) => all.indexOf(token) === index)
     .slice(0, ENDED_TOKENS_KEPT);
   if (ending) {
@@ -168,6 +182,7 @@ function adopt(state: CoreState, incoming: Session): CoreState {
   if (
     isEndedBy(incoming, state.floor) ||
     holdsAny(incoming, state.endedTokens) ||
+    isSuperseded(state, incoming) ||
     (current && compareSessions(incoming, current) <= 0)
   ) {
     return clock === state.clock ? state : { ...state, clock };
@@ -182,6 +197,16 @@ function adopt(state: CoreState, incoming: Session): CoreState {
 }
 
 export function reduce(state: CoreState, action: Action): CoreState {
+  const next = reduceAction(state, action);
+  const session = next.session;
+  if (!session || session === state.session || isSuperseded(next, session)) return next;
+  const known = next.seqs.find(([id]) => id === session.id);
+  if (known && known[1] === session.seq) return next;
+  const seqs = [[session.id, session.seq] as const, ...next.seqs.filter(([id]) => id !== session.id)];
+  return { ...next, seqs: seqs.slice(0, SEQS_KEPT) };
+}
+
+function reduceAction(state: CoreState, action: Action): CoreState {
   if (state.phase === 'destroyed') return state;
   switch (action.type) {
     case 'loaded': {
@@ -200,6 +225,7 @@ export function reduce(state: CoreState, action: Action): CoreState {
       // The same tokens again (another tab set them too, or this one did before) are the login already held.
       const overtaken =
         isEndedBy(session, state.floor) ||
+        isSuperseded(state, session) ||
         (state.session !== null &&
           (isSameLogin(state.session, session) || compareSessions(state.session, session) > 0));
       if (overtaken) return clock === state.clock ? state : { ...state, clock };

@@ -293,3 +293,38 @@ describe('loginIdOf', () => {
     expect(loginIdOf('foobar')).toBe('l85944171f73967e8');
   });
 });
+
+describe('reduce: token sets a refresh replaced are never taken again', () => {
+  it('an older token set of a login seen further along is refused, from a message or a setTokens()', () => {
+    const first = session('A', 3);
+    const refreshed = { ...session('A2', 3, 1, first.id) };
+    const other = session('B', 3);
+    // The tab saw A at seq 1, then a login B (same stamp, later by id or by order) replaced it.
+    let state = reduce(ready({ clock: 3 }), { type: 'adopt', session: refreshed, via: 'channel' });
+    state = { ...state, session: other };
+    // A's first token set (seq 0), stamped later, comes back: its refresh token was rotated away.
+    const stale = { ...first, stamp: 9 };
+    expect(reduce(state, { type: 'adopt', session: stale, via: 'channel' }).session).toBe(other);
+    const relogin = reduce(state, {
+      type: 'login',
+      tokens: tokens('A'),
+      id: first.id,
+      receivedMono: 0,
+      stamp: 9,
+      source: 'local',
+    });
+    expect(relogin.session).toBe(other);
+  });
+
+  it('a session that ends leaves the access tokens its refreshes replaced among the ended tokens', () => {
+    const first = session('A', 3);
+    let state = reduce(ready({ session: first, clock: 3 }), {
+      type: 'adopt',
+      session: session('A2', 3, 1, first.id),
+      via: 'channel',
+    });
+    state = reduce(state, { type: 'ended', floor: { stamp: 5, id: 'x' }, tokens: [] });
+    expect(state.session).toBeNull();
+    expect(state.endedTokens).toContain('A');
+  });
+});
