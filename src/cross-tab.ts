@@ -75,11 +75,12 @@ export interface TabSyncHost {
   /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
   receiveLogout(floor: LoginKey, tokens: readonly string[]): void;
   /**
-   * An answer to the query this tab made when it opened, when a login or logout here came before it: the
-   * answer is what that tab held before it heard of this one's decision, which orders after it. Returns
-   * whether the answer was handled so (else it is taken in as any other).
+   * The session another tab answered the query this tab made when it opened with, when a login or logout here
+   * came meanwhile: that tab held it before it heard of the decision here, which orders after it. Returns
+   * whether the session was handled so (else it is taken in as any other). Logouts in answers are always
+   * taken in: a logout is never undone by a login it may have come after.
    */
-  overruledByDecision(session: SessionRecord | null, floor: LoginKey | null): boolean;
+  overruledByDecision(session: SessionRecord): boolean;
 }
 
 /** Keeps tabs that share a channel on one session. */
@@ -183,12 +184,13 @@ export function createTabSync(host: TabSyncHost): TabSync {
       }
       case 'state': {
         if (message.to !== tabId) return;
-        if (message.queryId !== firstQueryId || !host.overruledByDecision(message.session, message.floor)) {
-          // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after
-          // it; a tab that answers with less than this one has is told what this one has.
-          if (message.floor) host.receiveLogout(message.floor, []);
+        // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after it.
+        if (message.floor) host.receiveLogout(message.floor, []);
+        const overruled =
+          message.queryId === firstQueryId && message.session !== null && host.overruledByDecision(message.session);
+        if (!overruled) {
           // Every answer is taken in as it comes, not only the first with a session: a tab that answers late
-          // may have the newer one.
+          // may have the newer one. A tab that answers with less than this one has is told what this one has.
           if (message.session) host.receiveSession(message.session, 'channel');
           answerIfBehind(message.session, message.floor);
         }

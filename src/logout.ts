@@ -1,5 +1,6 @@
 import { ConfigurationError, LogoutFailedError, type TokenkeeperError } from './errors';
 import type { Environment } from './environment';
+import { isEndedBy, type SessionRecord, tokensOf } from './session';
 import type { Core } from './state';
 import { runWithTimeout } from './timeout';
 import type { LogoutFn } from './types';
@@ -24,7 +25,9 @@ export interface LogoutHost {
    */
   endedUnheard(): Promise<TokensHeld | null>;
   /** Stamps a call when it is made, so that calls keep their order; `end` once it is applied. */
-  beginDecision(): { stamp: number; end(): void };
+  beginDecision(): { stamp: number; whileLoading: boolean; end(): void };
+  /** The session the storage held when it was read at start. */
+  loadedSession(): SessionRecord | null;
   /** The latest stamp the storage held when it was read at start: a logout ends what it read. */
   loadedStamp(): number;
 }
@@ -79,16 +82,24 @@ export function createLogout(host: LogoutHost): Logout {
     const reason = typeof options?.reason === 'string' && options.reason !== '' ? options.reason : 'user';
     const decision = host.beginDecision();
     try {
-      await host.loaded;
-      const { session, phase } = core.state();
+      // Applied at once where the storage was read already: a destroy() (a page unload) right after the call
+      // does not keep it from ending the session.
+      if (decision.whileLoading) await host.loaded;
+      const { session: held, phase } = core.state();
       if (phase === 'destroyed') return { serverNotified: false };
+      // Ordered at its call (and after what the storage held then): the session it is for is the one held, or,
+      // for a call made while the storage was read, the one the storage held, where it orders before the call.
+      const stamp = Math.max(decision.stamp, host.loadedStamp());
+      const floor = { stamp, id: environment.createId() };
+      const stored = decision.whileLoading ? host.loadedSession() : null;
+      const session = held && isEndedBy(held, floor) ? held : stored && isEndedBy(stored, floor) ? stored : null;
       const pending = host.pending();
       if (!session && !pending) {
         decision.end();
         return (await inFlight.result) ?? { serverNotified: false };
       }
-      const stamp = Math.max(decision.stamp, host.loadedStamp());
-      core.dispatch({ type: 'logout', reason, stamp, id: environment.createId(), pending });
+      const tokens = session && session !== held ? tokensOf(session) : [];
+      core.dispatch({ type: 'logout', reason, stamp, id: floor.id, pending, tokens });
       decision.end();
       const result = finish(session).finally(() => {
         if (inFlight.result === result) inFlight.result = null;

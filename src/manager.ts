@@ -115,12 +115,13 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     tokens: { accessToken: string; refreshToken: string | null } | null;
     told: boolean;
   } | null = null;
-  /** A login or logout here while the tabs were asked at start: their answers order before it. */
-  let decidedWhileAsking = false;
+  /** The last login or logout here while the tabs were asked at start: the sessions they answered order before it. */
+  let decidedWhileAsking: 'login' | 'logout' | null = null;
   /** `setTokens()` and `logout()` calls made while the storage was read and not yet applied. */
   let decisionsWaiting = 0;
-  /** The latest stamp the storage held when it was read at start (-1: none). */
+  /** The latest stamp the storage held when it was read at start (-1: none), and the session it held. */
   let loadedStamp = -1;
+  let loadedSession: SessionRecord | null = null;
   let tabsAnswered = (): void => {};
   /** Settles once the open tabs have answered the query of the start (or could not be waited for). */
   const answeredAtStart = new Promise<void>((resolve) => {
@@ -173,20 +174,21 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     current: () => core.state(),
     receiveSession: (session, via) => receive({ session, floor: null }, via),
     receiveLogout,
-    overruledByDecision(session, floor) {
-      if (!decidedWhileAsking || isDestroyed()) return false;
-      // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
-      // decision moves after it, and the tabs take it from this one.
-      const now = environment.now();
-      const stamps = [session?.stamp, floor?.stamp].filter(
-        (stamp): stamp is number => stamp !== undefined && isPlausibleStamp(stamp, now),
-      );
-      // Just after it, not at this moment: what that tab does after it answered still orders after the decision.
-      if (stamps.length > 0) dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, Math.max(...stamps) + 1) });
-      if (session) noteEndedUnheard(session);
+    overruledByDecision(session) {
       const { session: mine, floor: logout } = core.state();
-      if (mine) tabSync.announceSession(mine);
-      else if (logout) tabSync.announceLogout(logout, []);
+      const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout?.id === endedUnheard?.id;
+      if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
+      // The same login, answered back: nothing to order.
+      if (mine && session.id === mine.id) return false;
+      if (!isPlausibleStamp(session.stamp, environment.now())) return true;
+      // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
+      // decision moves just after it (not to this moment: what that tab does after it answered still orders
+      // after the decision), and the tabs take it from this one.
+      dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
+      noteEndedUnheard(session);
+      const after = core.state();
+      if (after.session) tabSync.announceSession(after.session);
+      else if (after.floor) tabSync.announceLogout(after.floor, []);
       return true;
     },
   });
@@ -304,7 +306,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       previous.phase === 'asking' &&
       (action.type === 'logout' || (action.type === 'login' && action.source === 'local'))
     ) {
-      decidedWhileAsking = true;
+      decidedWhileAsking = action.type === 'logout' ? 'logout' : 'login';
     }
     if (action.type === 'destroyed') {
       // Not a logout: storage is kept, no event is emitted, other tabs are not told.
@@ -323,7 +325,13 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     // or ended by order alone, goes on: the server may already have rotated its refresh token, and the tabs
     // that hold that login need the answer.
     if (before && !after && holdsAny(before, next.endedTokens)) refresher.abandon();
-    if (action.type !== 'loaded' && (after !== before || next.floor !== previous.floor)) {
+    // Nothing is written before the start's read answered, or that read would not show what the storage held
+    // then; what was heard meanwhile is written once it did, where it is news to the storage.
+    const changed =
+      action.type === 'loaded'
+        ? (after !== null && after !== action.session) || next.floor !== action.floor
+        : after !== before || next.floor !== previous.floor;
+    if (next.phase !== 'loading' && changed) {
       void store.sync({ session: after, floor: next.floor, endedTokens: next.endedTokens });
     }
     // A session taken from another tab's message is passed on too: a tab that opened after it was announced,
@@ -367,6 +375,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
     ) {
       const { session, floor } = read.stored;
+      loadedSession = session;
       // What the storage held that this tab did not know: a login or logout heard while the storage was read
       // (and maybe written back by this tab meanwhile) came after a setTokens() or logout() called then.
       const known = core.state();
@@ -450,7 +459,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
    * A setTokens() or logout() call: stamped when it is called, so calls keep their order whatever they wait for;
    * one made while the storage is read is counted until it is applied (`end`).
    */
-  const beginDecision = (): { stamp: number; end(): void } => {
+  const beginDecision = (): { stamp: number; whileLoading: boolean; end(): void } => {
     const stamp = nextStamp(core.state().clock, environment.now());
     dispatch({ type: 'called', stamp });
     const counted = core.state().phase === 'loading';
@@ -458,6 +467,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     let ended = false;
     return {
       stamp,
+      whileLoading: counted,
       end() {
         if (ended || !counted) return;
         ended = true;
@@ -535,6 +545,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     },
     beginDecision,
     loadedStamp: () => loadedStamp,
+    loadedSession: () => loadedSession,
   });
 
   const manager: TokenManager<Claims> = {

@@ -104,7 +104,15 @@ export type Action =
    * `logout()` here (`reason`). `pending`: the session is still being learnt (the tabs asked, a `restore` call
    * out), so the logout ends whatever that brings, even while no session is held.
    */
-  | { type: 'logout'; reason: string; stamp: number; id: string; pending: boolean }
+  | {
+      type: 'logout';
+      reason: string;
+      stamp: number;
+      id: string;
+      pending: boolean;
+      /** Tokens of a session the logout was for that this tab no longer holds (what storage held at the call). */
+      tokens: readonly string[];
+    }
   /**
    * A login or logout here, made while the tabs were asked, is ordered after what they answered: its stamp
    * moves to `stamp` (the session held, or the latest logout).
@@ -268,11 +276,13 @@ function reduceAction(state: CoreState, action: Action): CoreState {
       };
     }
     case 'logout': {
-      if (!state.session && !action.pending) return state;
-      // Stamped when it was called, and never below the session it ends, so every tab ends that session too.
-      const floor = { stamp: Math.max(action.stamp, state.session?.stamp ?? -1), id: action.id };
-      // Without a session, the floor is what ends the one still being learnt.
-      const ended = endUpTo(state, floor, state.session ? tokensOf(state.session) : []);
+      // Stamped when it was called: it ends the sessions ordered before the call, not a login another tab made
+      // after it (heard here while this tab waited for its storage). Without a session, the floor is what ends
+      // the one still being learnt.
+      const floor = { stamp: action.stamp, id: action.id };
+      const held = state.session && isEndedBy(state.session, floor) ? tokensOf(state.session) : [];
+      if (held.length === 0 && action.tokens.length === 0 && !action.pending) return state;
+      const ended = endUpTo(state, floor, [...held, ...action.tokens]);
       return ended.phase === 'asking' ? { ...ended, phase: 'ready' } : ended;
     }
     case 'restamp': {

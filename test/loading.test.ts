@@ -1289,3 +1289,58 @@ describe('property: random interleavings around a tab that opens next to a signe
     });
   }, 60_000);
 });
+
+describe('what the tabs answer while a login or logout is made here', () => {
+  it('a logout in an answer is taken in, even after a login here: a logout made after that login ends it', async () => {
+    const probe = bus.tab('probe')(channelName)!;
+    const seen: Record<string, unknown>[] = [];
+    probe.onmessage = (event) => seen.push(event.data as Record<string, unknown>);
+    // Another tab on the channel that does not answer yet: tab a stays 'loading', asking.
+    openTab('c');
+    await microtasks();
+    bus.hold('c');
+    const a = openTab('a');
+    await microtasks();
+    expect(a.getState().status).toBe('loading');
+    const query = seen.filter((message) => message.type === 'query').at(-1);
+    expect(query, 'the first query of tab a').toBeDefined();
+    const mine = issue('mine');
+    await within(a.setTokens({ accessToken: mine, refreshToken: 'r-mine' }));
+    expect(held(a)).toEqual({ status: 'authenticated', token: 'mine' });
+    // Another tab answers the first query with a logout made after that login (it heard of it before the login).
+    probe.postMessage({
+      protocol: 'tokenkeeper',
+      version: 2,
+      from: 'tab-c',
+      type: 'state',
+      to: query!.from,
+      queryId: query!.queryId,
+      session: null,
+      floor: { stamp: Date.now() + 5, id: 'logout-of-b' },
+    });
+    await microtasks();
+    expect(held(a)).toEqual({ status: 'unauthenticated', token: null });
+    probe.close();
+  });
+
+  it('a logout called while the storage is read leaves a login another tab made after the call', async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const b = openTab('b', { logout: { url: LOGOUT_URL } });
+    await soon(b.ready);
+    const slow = slowStorage(await storedSessionText(issue('stored'), 'r-stored'));
+    const a = openTab('a', { storage: slow.storage, logout: { url: LOGOUT_URL } });
+    const loggedOut = track(a.logout());
+    await vi.advanceTimersByTimeAsync(10);
+    const later = issue('later');
+    await within(b.setTokens({ accessToken: later, refreshToken: 'r-later' }));
+    slow.answer();
+    await until(() => loggedOut.settled, 'logout()');
+    await vi.advanceTimersByTimeAsync(200);
+
+    expect(held(a)).toEqual({ status: 'authenticated', token: 'later' });
+    expect(held(b)).toEqual({ status: 'authenticated', token: 'later' });
+    // The server heard of the session the logout was for (what a's storage held), not of the later login.
+    expect(logout.seen.map((request) => JSON.parse(request.body))).toEqual([{ refresh_token: 'r-stored' }]);
+  });
+});

@@ -369,3 +369,21 @@ describe('logout() in a new tab that has not heard the open tabs yet', () => {
     expect(logout.seen[0]!.headers.get('authorization')).toBe(`Bearer ${access}`);
   });
 });
+
+describe('logout() then destroy() in the same task (a page that signs out and unloads)', () => {
+  it('still ends the session: storage keeps no session and a reload is signed out', async () => {
+    const logout = logoutEndpoint();
+    server.use(logout.handler);
+    const storage = createTestStorage();
+    const auth = createManager({ storage, channel: false });
+    const access = jwtFor(LIFETIME_S);
+    await auth.setTokens({ accessToken: access, refreshToken: 'r1' });
+    const result = auth.logout();
+    auth.destroy();
+    await expect(result).resolves.toEqual({ serverNotified: true });
+    expectTombstone(storage.values.get(STORAGE_KEY), [access, 'r1']);
+    expect(logout.seen).toHaveLength(1);
+    const reloaded = createManager({ storage, channel: false });
+    expect(reloaded.getState().status).toBe('unauthenticated');
+  });
+});

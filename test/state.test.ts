@@ -129,22 +129,37 @@ describe('reduce: sessions from other tabs', () => {
 describe('reduce: logouts', () => {
   it('a logout here ends the session at the stamp of its call, and remembers its tokens', () => {
     const state = ready({ session: session('A', 3), clock: 7 });
-    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false });
+    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false, tokens: [] });
     expect(next.session).toBeNull();
     expect(next.floor).toEqual({ stamp: 8, id: 'logout' });
     expect(next.endedTokens).toEqual(['A', 'r-A']);
   });
 
-  it('a logout ends the session it holds at a stamp no lower than that session, whatever its call was stamped', () => {
-    const state = ready({ session: session('A', 12), clock: 12 });
-    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false });
-    expect(next.session).toBeNull();
-    expect(next.floor).toEqual({ stamp: 12, id: 'logout' });
+  it('a logout leaves a login ordered after its call (made in another tab while this one read its storage)', () => {
+    const later = session('B', 12);
+    const state = ready({ session: later, clock: 12 });
+    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false, tokens: [] });
+    expect(next.session).toBe(later);
+  });
+
+  it('a logout ends the session it was for that this tab no longer holds, by its tokens', () => {
+    const state = ready({ session: session('B', 12), clock: 12 });
+    const next = reduce(state, {
+      type: 'logout',
+      reason: 'user',
+      stamp: 8,
+      id: 'logout',
+      pending: false,
+      tokens: ['A', 'r-A'],
+    });
+    expect(next.session?.accessToken).toBe('B');
+    expect(next.floor).toEqual({ stamp: 8, id: 'logout' });
+    expect(next.endedTokens).toEqual(['A', 'r-A']);
   });
 
   it('a logout while the session is still being learnt sets the floor without a session, and the status is known', () => {
     const state = { ...INITIAL_STATE, phase: 'asking' as const, clock: 7 };
-    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: true });
+    const next = reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: true, tokens: [] });
     expect(next).toMatchObject({ phase: 'ready', session: null, floor: { stamp: 8, id: 'logout' } });
   });
 
@@ -161,7 +176,9 @@ describe('reduce: logouts', () => {
 
   it('a logout while signed out changes nothing', () => {
     const state = ready({ clock: 7 });
-    expect(reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false })).toBe(state);
+    expect(reduce(state, { type: 'logout', reason: 'user', stamp: 8, id: 'logout', pending: false, tokens: [] })).toBe(
+      state,
+    );
   });
 
   it.each<[string, Session, Action & { type: 'ended' }, boolean]>([
