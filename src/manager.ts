@@ -19,8 +19,6 @@ import { createRefresher } from './refresh';
 import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
-  compareLogins,
-  compareSessions,
   holdsAny,
   isEndedBy,
   isExpired,
@@ -115,13 +113,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     tokens: { accessToken: string; refreshToken: string | null } | null;
     told: boolean;
   } | null = null;
-  /** The last login or logout here while the tabs were asked at start: the sessions they answered order before it. */
-  let decidedWhileAsking: 'login' | 'logout' | null = null;
   /** `setTokens()` and `logout()` calls made while the storage was read and not yet applied. */
   let decisionsWaiting = 0;
-  /** The latest stamp the storage held when it was read at start (-1: none), and the session it held. */
-  let loadedStamp = -1;
-  let loadedSession: SessionRecord | null = null;
   let tabsAnswered = (): void => {};
   /** Settles once the open tabs have answered the query of the start (or could not be waited for). */
   const answeredAtStart = new Promise<void>((resolve) => {
@@ -176,6 +169,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     receiveLogout,
     overruledByDecision(session) {
       const { session: mine, floor: logout } = core.state();
+      const { decidedWhileAsking } = core.state();
       const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout?.id === endedUnheard?.id;
       if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
       // The same login, answered back: nothing to order.
@@ -302,12 +296,6 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     if (action.type === 'logout' && !previous.session && next.floor) {
       endedUnheard = { id: next.floor.id, tokens: null, told: false };
     }
-    if (
-      previous.phase === 'asking' &&
-      (action.type === 'logout' || (action.type === 'login' && action.source === 'local'))
-    ) {
-      decidedWhileAsking = action.type === 'logout' ? 'logout' : 'login';
-    }
     if (action.type === 'destroyed') {
       // Not a logout: storage is kept, no event is emitted, other tabs are not told.
       scheduler.cancel();
@@ -375,13 +363,6 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
     ) {
       const { session, floor } = read.stored;
-      loadedSession = session;
-      // What the storage held that this tab did not know: a login or logout heard while the storage was read
-      // (and maybe written back by this tab meanwhile) came after a setTokens() or logout() called then.
-      const known = core.state();
-      const newSession = session && !(known.session && compareSessions(known.session, session) >= 0);
-      const newFloor = floor && !(known.floor && compareLogins(known.floor, floor) >= 0);
-      loadedStamp = Math.max(newSession ? session.stamp : -1, newFloor ? floor.stamp : -1);
       dispatch({
         type: 'loaded',
         session: session && restoreSession(session, environment),
@@ -544,8 +525,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       return endedUnheard?.tokens ?? null;
     },
     beginDecision,
-    loadedStamp: () => loadedStamp,
-    loadedSession: () => loadedSession,
+    loadedStamp: () => core.state().loaded.stamp,
+    loadedSession: () => core.state().loaded.session,
   });
 
   const manager: TokenManager<Claims> = {
@@ -568,7 +549,11 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         const stored = read?.kind === 'stored' ? read.stored : null;
         const plausible = (stamp: number | undefined): number =>
           stamp !== undefined && isPlausibleStamp(stamp, receivedAt) ? stamp : -1;
-        const storedStamp = Math.max(plausible(stored?.session?.stamp), plausible(stored?.floor?.stamp), loadedStamp);
+        const storedStamp = Math.max(
+          plausible(stored?.session?.stamp),
+          plausible(stored?.floor?.stamp),
+          core.state().loaded.stamp,
+        );
         const stamp = Math.max(decision.stamp, Math.min(MAX_STAMP, storedStamp + 1));
         if (isDestroyed()) throw destroyedError();
         if (

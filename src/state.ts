@@ -57,6 +57,14 @@ export interface CoreState {
    * already seen holds a refresh token that was rotated away, and is never taken again, whoever sends it.
    */
   readonly seqs: readonly (readonly [id: string, seq: number])[];
+  /**
+   * What the storage held when it was read at start: the session, and the latest stamp this tab did not know
+   * then (-1: none). A login or logout heard while the storage was read is not in it: it came after a
+   * `setTokens()` or `logout()` called then.
+   */
+  readonly loaded: { readonly session: Session | null; readonly stamp: number };
+  /** The last login or logout made here while the tabs were asked at start: the sessions they answered order before it. */
+  readonly decidedWhileAsking: 'login' | 'logout' | null;
 }
 
 /** Readings of both clocks taken together, and a jitter sample, for actions that schedule. */
@@ -133,6 +141,8 @@ export const INITIAL_STATE: CoreState = Object.freeze({
   backoff: null,
   endedTokens: [],
   seqs: [],
+  loaded: { session: null, stamp: -1 },
+  decidedWhileAsking: null,
 });
 
 const SEQS_KEPT = 16;
@@ -220,7 +230,11 @@ function reduceAction(state: CoreState, action: Action): CoreState {
     case 'loaded': {
       if (state.phase !== 'loading') return state;
       const phase = action.asking ? ('asking' as const) : ('ready' as const);
-      const loaded = { ...state, phase, storageUnknown: action.unknown };
+      const { session: read, floor: readFloor } = action;
+      const newSession = read && !(state.session && compareSessions(state.session, read) >= 0);
+      const newFloor = readFloor && !(state.floor && compareLogins(state.floor, readFloor) >= 0);
+      const stamp = Math.max(newSession ? read.stamp : -1, newFloor ? readFloor.stamp : -1);
+      const loaded = { ...state, phase, storageUnknown: action.unknown, loaded: { session: read, stamp } };
       const withFloor = action.floor ? endUpTo(loaded, action.floor) : loaded;
       return action.session ? adopt(withFloor, action.session) : withFloor;
     }
@@ -237,7 +251,9 @@ function reduceAction(state: CoreState, action: Action): CoreState {
         (state.session !== null &&
           (isSameLogin(state.session, session) || compareSessions(state.session, session) > 0));
       if (overtaken) return clock === state.clock ? state : { ...state, clock };
-      return { ...state, phase: 'ready', session, clock, refreshing: false, backoff: null };
+      const decidedWhileAsking =
+        state.phase === 'asking' && action.source === 'local' ? 'login' : state.decidedWhileAsking;
+      return { ...state, phase: 'ready', session, clock, refreshing: false, backoff: null, decidedWhileAsking };
     }
     case 'adopt': {
       const next = adopt(state, action.session);
@@ -283,7 +299,7 @@ function reduceAction(state: CoreState, action: Action): CoreState {
       const held = state.session && isEndedBy(state.session, floor) ? tokensOf(state.session) : [];
       if (held.length === 0 && action.tokens.length === 0 && !action.pending) return state;
       const ended = endUpTo(state, floor, [...held, ...action.tokens]);
-      return ended.phase === 'asking' ? { ...ended, phase: 'ready' } : ended;
+      return ended.phase === 'asking' ? { ...ended, phase: 'ready', decidedWhileAsking: 'logout' } : ended;
     }
     case 'restamp': {
       const clock = Math.max(state.clock, action.stamp);

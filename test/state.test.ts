@@ -345,3 +345,46 @@ describe('reduce: token sets a refresh replaced are never taken again', () => {
     expect(state.endedTokens).toContain('A');
   });
 });
+
+describe('reduce: what the start read, and decisions made while asking', () => {
+  it('the stamp read at start counts only what this tab did not know (a login heard meanwhile is not in it)', () => {
+    const loading = { ...INITIAL_STATE, clock: 9 };
+    const stored = session('A', 5);
+    const fresh = reduce(loading, { type: 'loaded', session: stored, floor: null, unknown: false, asking: false });
+    expect(fresh.loaded).toEqual({ session: stored, stamp: 5 });
+    // The tab heard of a later login B while the storage was read: what storage held is older than what it knows.
+    const heard = { ...loading, session: session('B', 9) };
+    const known = reduce(heard, {
+      type: 'loaded',
+      session: stored,
+      floor: { stamp: 4, id: 'x' },
+      unknown: false,
+      asking: false,
+    });
+    expect(known.loaded.stamp).toBe(4);
+  });
+
+  it('a login or logout made while asking is remembered, and ends the asking', () => {
+    const asking = { ...INITIAL_STATE, phase: 'asking' as const, clock: 3 };
+    const loggedIn = reduce(asking, {
+      type: 'login',
+      tokens: tokens('A'),
+      id: loginIdOf('A'),
+      receivedMono: 0,
+      stamp: 4,
+      source: 'local',
+    });
+    expect(loggedIn).toMatchObject({ phase: 'ready', decidedWhileAsking: 'login' });
+    const loggedOut = reduce(asking, { type: 'logout', reason: 'user', stamp: 4, id: 'o', pending: true, tokens: [] });
+    expect(loggedOut).toMatchObject({ phase: 'ready', decidedWhileAsking: 'logout' });
+    const restored = reduce(asking, {
+      type: 'login',
+      tokens: tokens('A'),
+      id: loginIdOf('A'),
+      receivedMono: 0,
+      stamp: 4,
+      source: 'restore',
+    });
+    expect(restored.decidedWhileAsking).toBeNull();
+  });
+});
