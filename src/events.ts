@@ -71,3 +71,17 @@ export function createSnapshot(initial: AuthState): Snapshot {
     clearListeners: () => listeners.clear(),
   };
 }
+
+/** A promise that the code holding it settles once, when something has happened; `open()` again is a no-op. */
+export interface Latch {
+  readonly promise: Promise<void>;
+  open(): void;
+}
+
+export function createLatch(): Latch {
+  let open = (): void => {};
+  const promise = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return { promise, open: () => open() };
+}

@@ -1,6 +1,6 @@
 import { ConfigurationError, LogoutFailedError, type TokenkeeperError } from './errors';
 import type { Environment } from './environment';
-import { isEndedBy, type SessionRecord, tokensOf } from './session';
+import { isEndedBy, type LoginKey, type SessionRecord, tokensOf } from './session';
 import type { Core } from './state';
 import { runWithTimeout } from './timeout';
 import type { LogoutFn } from './types';
@@ -19,11 +19,8 @@ export interface LogoutHost {
   pending(): boolean;
   /** Tell the server even when no token is held (the session lives in a cookie). */
   notifyWithoutSession: boolean;
-  /**
-   * After a logout made while no session was held yet: the tokens of the session the open tabs then answered
-   * with, which that logout ended (waits for their answers, at most the query's 100 ms).
-   */
-  endedUnheard(): Promise<TokensHeld | null>;
+  /** Settles once the open tabs have answered the query of the start (at most its 100 ms). */
+  answeredAtStart: Promise<void>;
   /** Stamps a call when it is made, so that calls keep their order; `end` once it is applied. */
   beginDecision(): { stamp: number; whileLoading: boolean; end(): void };
   /** The session the storage held when it was read at start. */
@@ -40,8 +37,13 @@ const NO_TOKENS: TokensHeld = { accessToken: null, refreshToken: null };
 
 export interface Logout {
   logout(options?: { reason?: unknown }): Promise<{ serverNotified: boolean }>;
-  /** Tells the server of a session a logout here ended after that logout had finished (its tokens came late). */
-  tellServer(ended: TokensHeld): void;
+  /**
+   * A session another tab holds (or answered with): where a logout here, made before this tab had heard of it,
+   * ended it, the server is told about it, with that logout or, if it finished already, on its own.
+   */
+  noteEnded(session: SessionRecord): void;
+  /** Whether `floor` is the one a logout here made while no session was known yet. */
+  isOwn(floor: LoginKey): boolean;
 }
 
 /**
@@ -72,9 +74,22 @@ export function createLogout(host: LogoutHost): Logout {
     }
   };
 
+  /**
+   * A logout here while the session was still being learnt (the tabs asked): its floor's id, the tokens of the
+   * session the tabs then answered with, which that logout ended, and whether the logout already told the server
+   * what it knew (an answer that comes later is told on its own).
+   */
+  let unheard: { id: string; tokens: TokensHeld | null; told: boolean } | null = null;
+
+  const endedUnheard = async (): Promise<TokensHeld | null> => {
+    await host.answeredAtStart;
+    if (unheard) unheard.told = true;
+    return unheard?.tokens ?? null;
+  };
+
   const finish = async (held: TokensHeld | null): Promise<{ serverNotified: boolean }> => {
     await host.persisted();
-    const ended = held ?? (await host.endedUnheard()) ?? (host.notifyWithoutSession ? NO_TOKENS : null);
+    const ended = held ?? (await endedUnheard()) ?? (host.notifyWithoutSession ? NO_TOKENS : null);
     return { serverNotified: ended ? await notifyServer(ended) : false };
   };
 
@@ -100,6 +115,7 @@ export function createLogout(host: LogoutHost): Logout {
       }
       const tokens = session && session !== held ? tokensOf(session) : [];
       core.dispatch({ type: 'logout', reason, stamp, id: floor.id, pending, tokens });
+      if (!session && core.state().floor?.id === floor.id) unheard = { id: floor.id, tokens: null, told: false };
       decision.end();
       const result = finish(session).finally(() => {
         if (inFlight.result === result) inFlight.result = null;
@@ -113,8 +129,12 @@ export function createLogout(host: LogoutHost): Logout {
 
   return {
     logout,
-    tellServer(ended) {
-      void notifyServer(ended);
+    noteEnded(session) {
+      const floor = core.state().floor;
+      if (!unheard || unheard.tokens || floor?.id !== unheard.id || !isEndedBy(session, floor)) return;
+      unheard.tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken };
+      if (unheard.told) void notifyServer(unheard.tokens);
     },
+    isOwn: (floor) => unheard?.id === floor.id,
   };
 }

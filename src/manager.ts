@@ -10,7 +10,7 @@ import {
   StorageError,
   type TokenkeeperError,
 } from './errors';
-import { createEmitter, createSnapshot } from './events';
+import { createEmitter, createLatch, createSnapshot } from './events';
 import { LOCK_WAIT_LIMIT_MS, LOCK_WAIT_MARGIN_MS } from './lock';
 import { createLogout } from './logout';
 import { type NormalizedOptions, normalizeOptions } from './options';
@@ -20,7 +20,6 @@ import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
   holdsAny,
-  isEndedBy,
   isExpired,
   isPlausibleStamp,
   type LoginKey,
@@ -31,7 +30,6 @@ import {
   nextStamp,
   refreshDue,
   restoreSession,
-  type SessionRecord,
   tokensOf,
 } from './session';
 import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
@@ -103,36 +101,14 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         ? config.logout
         : createEndpointLogout(config.logout, environment);
 
-  /**
-   * A logout here while the session was still being learnt (the tabs asked): its id, the tokens of the session
-   * the tabs then answered with, which that logout ended, and whether the logout already told the server what
-   * it knew (an answer that comes later is told on its own).
-   */
-  let endedUnheard: {
-    id: string;
-    tokens: { accessToken: string; refreshToken: string | null } | null;
-    told: boolean;
-  } | null = null;
-  /** `setTokens()` and `logout()` calls made while the storage was read and not yet applied. */
-  let decisionsWaiting = 0;
-  let tabsAnswered = (): void => {};
-  /** Settles once the open tabs have answered the query of the start (or could not be waited for). */
-  const answeredAtStart = new Promise<void>((resolve) => {
-    tabsAnswered = resolve;
-  });
-  let resolveReady = (): void => {};
-  /** Settles when the status is known (the phase leaves `'loading'` and `'asking'`), or on `destroy()`. */
-  const ready = new Promise<void>((resolve) => {
-    resolveReady = resolve;
-  });
-  let restoreBegun = (): void => {};
-  /** Settles when the status is known, or when the start's restore call begins (which `refresh()` joins). */
-  const readyOrRestoring = Promise.race([
-    ready,
-    new Promise<void>((resolve) => {
-      restoreBegun = resolve;
-    }),
-  ]);
+  /** Opens once the open tabs have answered the query of the start (or could not be waited for). */
+  const tabsAnswered = createLatch();
+  /** Opens when the status is known (the phase leaves `'loading'` and `'asking'`), or on `destroy()`. */
+  const known = createLatch();
+  const ready = known.promise;
+  /** Opens when the start's restore call begins, which `refresh()` joins. */
+  const restoreBegun = createLatch();
+  const readyOrRestoring = Promise.race([ready, restoreBegun.promise]);
   const core = createCore((next, previous, action) => onTransition(next, previous, action));
   const dispatch = core.dispatch;
   const isDestroyed = (): boolean => core.state().phase === 'destroyed';
@@ -140,20 +116,11 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
   const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
     if (floor) receiveLogout(floor, []);
-    if (session) noteEndedUnheard(session);
+    if (session) logoutFlow.noteEnded(session);
     if (session && isPlausibleStamp(session.stamp, environment.now())) {
       dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
     }
   };
-  /** A session a logout here ended before this tab had heard of it: the server is told about it. */
-  function noteEndedUnheard(session: SessionRecord): void {
-    const ownFloor = core.state().floor;
-    if (!endedUnheard || endedUnheard.tokens || ownFloor?.id !== endedUnheard.id || !isEndedBy(session, ownFloor)) {
-      return;
-    }
-    endedUnheard.tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken };
-    if (endedUnheard.told) logoutFlow.tellServer(endedUnheard.tokens);
-  }
   function receiveLogout(floor: LoginKey, tokens: readonly string[]): void {
     if (isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
   }
@@ -170,7 +137,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     overruledByDecision(session) {
       const { session: mine, floor: logout } = core.state();
       const { decidedWhileAsking } = core.state();
-      const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout?.id === endedUnheard?.id;
+      const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout !== null && logoutFlow.isOwn(logout);
       if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
       // The same login, answered back: nothing to order.
       if (mine && session.id === mine.id) return false;
@@ -179,7 +146,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       // decision moves just after it (not to this moment: what that tab does after it answered still orders
       // after the decision), and the tabs take it from this one.
       dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
-      noteEndedUnheard(session);
+      logoutFlow.noteEnded(session);
       const after = core.state();
       if (after.session) tabSync.announceSession(after.session);
       else if (after.floor) tabSync.announceLogout(after.floor, []);
@@ -292,10 +259,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     ) {
       restorer.abandon();
     }
-    if (next.phase !== previous.phase && (next.phase === 'ready' || next.phase === 'destroyed')) resolveReady();
-    if (action.type === 'logout' && !previous.session && next.floor) {
-      endedUnheard = { id: next.floor.id, tokens: null, told: false };
-    }
+    if (next.phase !== previous.phase && (next.phase === 'ready' || next.phase === 'destroyed')) known.open();
     if (action.type === 'destroyed') {
       // Not a logout: storage is kept, no event is emitted, other tabs are not told.
       scheduler.cancel();
@@ -369,7 +333,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         floor,
         unknown: false,
         // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
-        asking: asksTabs || (config.restore && session === null) || decisionsWaiting > 0,
+        asking: asksTabs || (config.restore && session === null),
       });
       return;
     }
@@ -378,7 +342,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       session: null,
       floor: null,
       unknown: read.kind === 'failed',
-      asking: asksTabs || config.restore || decisionsWaiting > 0,
+      asking: asksTabs || config.restore,
     });
     if (read.kind === 'corrupt' || read.kind === 'stored') {
       loadErrors.push(
@@ -408,7 +372,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const settle = async (): Promise<void> => {
     const asking = (): boolean => core.state().phase === 'asking';
     if (!asking()) {
-      tabsAnswered();
+      tabsAnswered.open();
       // Known already (a shared storage was read): the tabs are asked anyway, for what storage may have missed.
       if (tabSync.connected && !isDestroyed()) void tabSync.query({ untilFirstSession: true });
       return;
@@ -417,23 +381,17 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       // The query goes out at once; meanwhile Web Locks tell how many tabs will answer (none: this tab is alone
       // and stops waiting), so the wait is the longer of the two, at most the query's 100 ms.
       const asked = tabSync.query({ untilFirstSession: true, first: true });
-      void asked.then(tabsAnswered);
+      void asked.then(tabsAnswered.open);
       const others = await tabSync.others();
       if (others !== null) tabSync.expectAnswers(others);
       if (asking()) await asked;
     }
-    tabsAnswered();
-    if (config.restore && asking() && !core.state().session && decisionsWaiting === 0) {
-      restoreBegun();
+    tabsAnswered.open();
+    if (config.restore && asking() && !core.state().session && core.state().decisionsWaiting === 0) {
+      restoreBegun.open();
       await restorer.run().catch(reportUnawaited);
     }
-    settledAtStart = true;
-    settleIfIdle();
-  };
-  let settledAtStart = false;
-  /** The status is known once the start is through and no setTokens() or logout() called meanwhile is pending. */
-  const settleIfIdle = (): void => {
-    if (settledAtStart && decisionsWaiting === 0) dispatch({ type: 'settled' });
+    dispatch({ type: 'settled' });
   };
 
   /**
@@ -442,9 +400,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
    */
   const beginDecision = (): { stamp: number; whileLoading: boolean; end(): void } => {
     const stamp = nextStamp(core.state().clock, environment.now());
-    dispatch({ type: 'called', stamp });
     const counted = core.state().phase === 'loading';
-    if (counted) decisionsWaiting += 1;
+    dispatch({ type: 'called', stamp });
     let ended = false;
     return {
       stamp,
@@ -452,8 +409,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       end() {
         if (ended || !counted) return;
         ended = true;
-        decisionsWaiting -= 1;
-        settleIfIdle();
+        dispatch({ type: 'decided' });
       },
     };
   };
@@ -519,11 +475,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     // With `restore`, the session may live in the server's cookie alone: a logout while it is being learnt
     // still tells the server (the cookie goes along), so that it cannot come back.
     notifyWithoutSession: config.restore,
-    async endedUnheard() {
-      await answeredAtStart;
-      if (endedUnheard) endedUnheard.told = true;
-      return endedUnheard?.tokens ?? null;
-    },
+    answeredAtStart: tabsAnswered.promise,
     beginDecision,
     loadedStamp: () => core.state().loaded.stamp,
     loadedSession: () => core.state().loaded.session,

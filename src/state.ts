@@ -65,6 +65,13 @@ export interface CoreState {
   readonly loaded: { readonly session: Session | null; readonly stamp: number };
   /** The last login or logout made here while the tabs were asked at start: the sessions they answered order before it. */
   readonly decidedWhileAsking: 'login' | 'logout' | null;
+  /**
+   * `setTokens()` and `logout()` calls made while the storage was read and not applied yet: the status waits
+   * for them (what the storage held is not shown meanwhile).
+   */
+  readonly decisionsWaiting: number;
+  /** The start is through: the tabs answered (or could not be waited for), and a restore call settled. */
+  readonly started: boolean;
 }
 
 /** Readings of both clocks taken together, and a jitter sample, for actions that schedule. */
@@ -82,7 +89,12 @@ export type Action =
   | { type: 'loaded'; session: Session | null; floor: LoginKey | null; unknown: boolean; asking: boolean }
   /** The open tabs answered (or the wait ended), and a `restore` call settled: the status is known. */
   | { type: 'settled' }
-  /** `setTokens()` was called: its login takes `stamp`, and the clock moves to it, so that calls keep their order. */
+  /** A `setTokens()` or `logout()` counted in `decisionsWaiting` was applied, or gave up. */
+  | { type: 'decided' }
+  /**
+   * `setTokens()` or `logout()` was called: it takes `stamp`, and the clock moves to it, so that calls keep their
+   * order. One called while the storage is read is counted in `decisionsWaiting`.
+   */
   | { type: 'called'; stamp: number }
   /**
    * `setTokens()` here, once the storage was read; `id` names the new login, `receivedMono` goes with
@@ -143,6 +155,8 @@ export const INITIAL_STATE: CoreState = Object.freeze({
   seqs: [],
   loaded: { session: null, stamp: -1 },
   decidedWhileAsking: null,
+  decisionsWaiting: 0,
+  started: false,
 });
 
 const SEQS_KEPT = 16;
@@ -214,6 +228,10 @@ function adopt(state: CoreState, incoming: Session): CoreState {
   return { ...state, session, clock, backoff: null, refreshing: sameLogin && state.refreshing };
 }
 
+/** The status is known once the start is through and no call made while the storage was read is pending. */
+const knownIfIdle = (state: CoreState): CoreState =>
+  state.phase === 'asking' && state.started && state.decisionsWaiting === 0 ? { ...state, phase: 'ready' } : state;
+
 export function reduce(state: CoreState, action: Action): CoreState {
   const next = reduceAction(state, action);
   const session = next.session;
@@ -229,7 +247,8 @@ function reduceAction(state: CoreState, action: Action): CoreState {
   switch (action.type) {
     case 'loaded': {
       if (state.phase !== 'loading') return state;
-      const phase = action.asking ? ('asking' as const) : ('ready' as const);
+      // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
+      const phase = action.asking || state.decisionsWaiting > 0 ? ('asking' as const) : ('ready' as const);
       const { session: read, floor: readFloor } = action;
       const newSession = read && !(state.session && compareSessions(state.session, read) >= 0);
       const newFloor = readFloor && !(state.floor && compareLogins(state.floor, readFloor) >= 0);
@@ -261,9 +280,14 @@ function reduceAction(state: CoreState, action: Action): CoreState {
       return next.session !== state.session && next.phase === 'asking' ? { ...next, phase: 'ready' } : next;
     }
     case 'settled':
-      return state.phase === 'asking' ? { ...state, phase: 'ready' } : state;
-    case 'called':
-      return action.stamp > state.clock ? { ...state, clock: action.stamp } : state;
+      return knownIfIdle({ ...state, started: true });
+    case 'decided':
+      return knownIfIdle({ ...state, decisionsWaiting: Math.max(0, state.decisionsWaiting - 1) });
+    case 'called': {
+      const waiting = state.phase === 'loading' ? state.decisionsWaiting + 1 : state.decisionsWaiting;
+      if (action.stamp <= state.clock && waiting === state.decisionsWaiting) return state;
+      return { ...state, clock: Math.max(state.clock, action.stamp), decisionsWaiting: waiting };
+    }
     case 'refreshStarted':
       return state.refreshing ? state : { ...state, refreshing: true };
     case 'refreshSettled':
