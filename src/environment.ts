@@ -98,23 +98,16 @@ function openDefaultChannel(name: string, named: boolean): ChannelLike | null {
   }
 }
 
-/** `localStorage`, where reading it is allowed (it throws in some sandboxed frames). */
-export function readLocalStorage(): unknown {
+/** The page's `localStorage` or `sessionStorage`, where reading it is allowed (it throws in some sandboxed frames). */
+export function readStorageGlobal(name: 'localStorage' | 'sessionStorage'): unknown {
   try {
-    return (globalThis as { localStorage?: unknown }).localStorage;
+    return (globalThis as Record<string, unknown>)[name];
   } catch {
     return undefined;
   }
 }
 
-/** `sessionStorage`, where reading it is allowed. */
-export function readSessionStorage(): unknown {
-  try {
-    return (globalThis as { sessionStorage?: unknown }).sessionStorage;
-  } catch {
-    return undefined;
-  }
-}
+export const readLocalStorage = (): unknown => readStorageGlobal('localStorage');
 
 interface StorageEventLike {
   key: string | null;

@@ -181,7 +181,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   // Only managers that share a session share a lock: those on one channel, or on one storage.
   const refresherLock = environment.lockGiven || refreshLockScope !== null ? environment.lock : null;
   const refreshLockName = `tokenkeeper:refresh:${refreshLockScope ?? ''}:${config.storageKey}`;
-  const refresher = createRefresher({
+  /** A refresh and a restore call the same endpoint under the same lock, after the same catch-up. */
+  const serverCall = {
     environment,
     lock: refresherLock,
     lockName: refreshLockName,
@@ -191,6 +192,9 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     dispatch,
     catchUp,
     persisted: store.settled,
+  };
+  const refresher = createRefresher({
+    ...serverCall,
     handOver(next) {
       dispatch({ type: 'adopt', session: next, via: 'channel' });
       // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
@@ -199,18 +203,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     },
   });
 
-  const restorer = createRestorer({
-    environment,
-    lock: refresherLock,
-    lockName: refreshLockName,
-    refreshFn,
-    timeoutMs: timeoutMsOf(config.refresh),
-    state: core.state,
-    dispatch,
-    catchUp,
-    persisted: store.settled,
-    reportError,
-  });
+  const restorer = createRestorer({ ...serverCall, reportError });
 
   /** Work nobody awaits: a failure the state and events do not show already is reported once as an `'error'`. */
   const reportUnawaited = (error: unknown): void => {

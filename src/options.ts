@@ -1,6 +1,6 @@
 import { DEFAULT_ENDPOINT_TIMEOUT_MS, type NormalizedEndpoint } from './endpoints';
 import { ConfigurationError } from './errors';
-import { readLocalStorage, readPageOrigin, readSessionStorage } from './environment';
+import { readPageOrigin, readStorageGlobal } from './environment';
 import { describeValue } from './token';
 import type {
   EndpointOptions,
@@ -111,14 +111,15 @@ const STORAGE_NAMES = ['localStorage', 'sessionStorage', 'memory'];
  */
 function storageByName(name: string): { storage: TokenStorage | null; missing: string | null } {
   if (name === 'memory') return { storage: null, missing: null };
-  const storage = name === 'localStorage' ? readLocalStorage() : readSessionStorage();
-  if (isStorage(storage)) return { storage, missing: null };
+  const storage = readStorageGlobal(name === 'localStorage' ? 'localStorage' : 'sessionStorage');
+  if (missingStorageMethod(storage) === undefined) return { storage: storage as TokenStorage, missing: null };
   return { storage: null, missing: readPageOrigin() === null ? null : name };
 }
 
-function isStorage(value: unknown): value is TokenStorage {
+/** The first of `getItem`, `setItem`, `removeItem` that `value` lacks; `undefined` for a storage. */
+function missingStorageMethod(value: unknown): string | undefined {
   const storage = value as Partial<TokenStorage> | null | undefined;
-  return (['getItem', 'setItem', 'removeItem'] as const).every((method) => typeof storage?.[method] === 'function');
+  return (['getItem', 'setItem', 'removeItem'] as const).find((method) => typeof storage?.[method] !== 'function');
 }
 
 function normalizeStorage(value: unknown): { storage: TokenStorage | null; missing: string | null } {
@@ -131,13 +132,9 @@ function normalizeStorage(value: unknown): { storage: TokenStorage | null; missi
     }
     return storageByName(value);
   }
-  const storage = value as Partial<TokenStorage> | null;
-  for (const method of ['getItem', 'setItem', 'removeItem'] as const) {
-    if (typeof storage?.[method] !== 'function') {
-      fail(`storage must have getItem, setItem and removeItem methods; ${method} is missing`);
-    }
-  }
-  return { storage: storage as TokenStorage, missing: null };
+  const missing = missingStorageMethod(value);
+  if (missing !== undefined) fail(`storage must have getItem, setItem and removeItem methods; ${missing} is missing`);
+  return { storage: value as TokenStorage, missing: null };
 }
 
 function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrigins'] {

@@ -59,13 +59,61 @@ export interface Refresher {
 const sessionEnded = (): NotAuthenticatedError =>
   new NotAuthenticatedError('the session ended while the refresh was in flight');
 
+/**
+ * One server call at a time, for a refresh or a restore: callers during a flight share its promise, and the
+ * state reads `refreshing` while it is out.
+ */
+export interface Flight {
+  /** The promise of the flight in flight, which a caller joins; `null` when there is none. */
+  current(): Promise<string> | null;
+  /**
+   * Starts `task`. Its `release` ends the flight before the task dispatches its outcome, so that the state it
+   * leaves reads `refreshing: false` and ending the session does not abandon this flight.
+   */
+  start(task: (signal: AbortSignal, release: () => boolean) => Promise<string>): Promise<string>;
+  /** Abandons the flight: its request is aborted, its callers get `reason()` at once, its result is dropped. */
+  abandon(): void;
+}
+
+export function createFlight(dispatch: (action: Action) => void, reason: () => Error): Flight {
+  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+  return {
+    current: () => flight?.promise ?? null,
+    start(task) {
+      const controller = new AbortController();
+      const release = (): boolean => {
+        if (flight?.controller !== controller) return false;
+        flight = null;
+        return true;
+      };
+      // Callers stop waiting the moment the flight is abandoned, even if a RefreshFn ignores its signal.
+      const abandoned = new Promise<never>((_, reject) => {
+        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
+      });
+      const promise = Promise.race([task(controller.signal, release), abandoned]).finally(() => {
+        if (release()) dispatch({ type: 'refreshSettled' });
+      });
+      flight = { promise, controller };
+      dispatch({ type: 'refreshStarted' });
+      return promise;
+    },
+    abandon() {
+      if (!flight) return;
+      const { controller } = flight;
+      flight = null;
+      controller.abort(reason());
+      dispatch({ type: 'refreshSettled' });
+    },
+  };
+}
+
 /** The `Retry-After` a failed refresh asked for, in milliseconds, when its cause carries one. */
 const retryAfterOf = (error: unknown): number | null =>
   error instanceof HttpStatusError && error.retryAfterMs !== undefined ? error.retryAfterMs : null;
 
 export function createRefresher(host: RefresherHost): Refresher {
   const { environment } = host;
-  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+  const flight = createFlight(host.dispatch, sessionEnded);
 
   const moment = (): Moment => ({
     wall: environment.now(),
@@ -152,35 +200,15 @@ export function createRefresher(host: RefresherHost): Refresher {
 
   return {
     run() {
-      if (flight) return flight.promise;
+      const joined = flight.current();
+      if (joined) return joined;
       const start = host.state().session;
       if (!start) return Promise.reject(new NotAuthenticatedError('there is no session to refresh'));
-      const controller = new AbortController();
-      const release = (): boolean => {
-        if (flight?.controller !== controller) return false;
-        flight = null;
-        return true;
-      };
-      // Callers stop waiting the moment the refresh is abandoned, even if a RefreshFn ignores its signal.
-      const abandoned = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      });
-      const promise = Promise.race([attempt(start, controller.signal, release), abandoned]).finally(() => {
-        if (release()) host.dispatch({ type: 'refreshSettled' });
-      });
-      flight = { promise, controller };
-      host.dispatch({ type: 'refreshStarted' });
-      return promise;
+      return flight.start((signal, release) => attempt(start, signal, release));
     },
     get inFlight() {
-      return flight !== null;
+      return flight.current() !== null;
     },
-    abandon() {
-      if (!flight) return;
-      const { controller } = flight;
-      flight = null;
-      controller.abort(sessionEnded());
-      host.dispatch({ type: 'refreshSettled' });
-    },
+    abandon: flight.abandon,
   };
 }

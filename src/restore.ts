@@ -1,37 +1,28 @@
 import { ConfigurationError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
-import type { Lock } from './lock';
 import { holdsAny, loginIdOf, nextStamp } from './session';
-import type { Action, CoreState } from './state';
 import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
-import type { RefreshFn } from './types';
+import { createFlight, type Refresher, type RefresherHost } from './refresh';
 
-/** What a restore needs from the manager. */
-export interface RestorerHost {
+/**
+ * What a restore needs from the manager: what a refresh does (the same lock, so one tab at a time asks the
+ * server and the others get its answer through the channel), and where a transient failure is reported.
+ */
+export interface RestorerHost
+  extends Pick<
+    RefresherHost,
+    'lock' | 'lockName' | 'refreshFn' | 'timeoutMs' | 'state' | 'dispatch' | 'catchUp' | 'persisted'
+  > {
   environment: Pick<Environment, 'setTimeout' | 'clearTimeout' | 'now' | 'monotonicNow'>;
-  /** The refresh lock: one tab at a time asks the server, the others get its answer through the channel. */
-  lock: Lock | null;
-  lockName: string;
-  refreshFn: RefreshFn;
-  timeoutMs: number;
-  state(): CoreState;
-  dispatch(action: Action): void;
-  /** Takes in what other tabs did meanwhile (storage, channel), under the lock, before the server is asked. */
-  catchUp(): Promise<void>;
-  /** Resolves once the current session is stored (bounded in time). */
-  persisted(): Promise<void>;
   reportError(error: RefreshFailedError): void;
 }
 
-/** Asks the server for the session its cookie holds, when none is known here; one call at a time. */
-export interface Restorer {
-  /** Starts a restore, or joins the one in flight. Resolves with the access token. */
-  run(): Promise<string>;
-  readonly inFlight: boolean;
-  /** Drops the restore in flight (a login or logout here won over it): its answer is never taken. */
-  abandon(): void;
-}
+/**
+ * Asks the server for the session its cookie holds, when none is known here; one call at a time. `abandon`
+ * drops the restore in flight (a login or logout here won over it): its answer is never taken.
+ */
+export type Restorer = Refresher;
 
 const noSession = (message: string): NotAuthenticatedError => new NotAuthenticatedError(message);
 
@@ -46,7 +37,14 @@ const noSession = (message: string): NotAuthenticatedError => new NotAuthenticat
  */
 export function createRestorer(host: RestorerHost): Restorer {
   const { environment } = host;
-  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+  const flight = createFlight(host.dispatch, () => noSession('a login or logout won over the restore'));
+
+  /** A transient failure: reported once as an `'error'`, and what the caller gets. */
+  const transient = (cause: unknown): RefreshFailedError => {
+    const failure = new RefreshFailedError('restoring the session failed', { cause });
+    host.reportError(failure);
+    return failure;
+  };
 
   const attempt = async (signal: AbortSignal): Promise<string> => {
     const started = host.state();
@@ -75,9 +73,7 @@ export function createRestorer(host: RestorerHost): Restorer {
         if (signal.aborted) throw signal.reason;
         if (error instanceof RefreshRejectedError) throw noSession('the server holds no session to restore');
         if (error instanceof ConfigurationError) throw error;
-        const failure = new RefreshFailedError('restoring the session failed', { cause: error });
-        host.reportError(failure);
-        throw failure;
+        throw transient(error);
       }
       if (signal.aborted) throw signal.reason;
       // A restore is the server's word only while nothing else is known: a login or logout heard while its
@@ -89,9 +85,7 @@ export function createRestorer(host: RestorerHost): Restorer {
       try {
         tokens = readTokenSet(response, environment.now());
       } catch (error) {
-        const failure = new RefreshFailedError('restoring the session failed', { cause: error });
-        host.reportError(failure);
-        throw failure;
+        throw transient(error);
       }
       if (
         holdsAny(
@@ -117,30 +111,10 @@ export function createRestorer(host: RestorerHost): Restorer {
   };
 
   return {
-    run() {
-      if (flight) return flight.promise;
-      const controller = new AbortController();
-      const abandoned = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      });
-      const promise = Promise.race([attempt(controller.signal), abandoned]).finally(() => {
-        if (flight?.controller !== controller) return;
-        flight = null;
-        host.dispatch({ type: 'refreshSettled' });
-      });
-      flight = { promise, controller };
-      host.dispatch({ type: 'refreshStarted' });
-      return promise;
-    },
+    run: () => flight.current() ?? flight.start(attempt),
     get inFlight() {
-      return flight !== null;
+      return flight.current() !== null;
     },
-    abandon() {
-      if (!flight) return;
-      const { controller } = flight;
-      flight = null;
-      controller.abort(noSession('a login or logout won over the restore'));
-      host.dispatch({ type: 'refreshSettled' });
-    },
+    abandon: flight.abandon,
   };
 }
