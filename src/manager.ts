@@ -524,11 +524,15 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     },
     getAccessToken,
     async refresh() {
+      // A restore in flight is joined at the call: a logout made after it then drops its answer for this caller too.
+      if (config.restore && restorer.inFlight) return restorer.run();
+      const floorAtCall = core.state().floor;
       await readyOrRestoring;
       if (isDestroyed()) throw destroyedError();
       if (!core.state().session) {
-        // With `restore`, the server's cookie may hold a session: it is asked (a restore in flight is joined).
-        if (config.restore) return restorer.run();
+        // With `restore`, the server's cookie may hold a session: it is asked (a restore in flight is joined),
+        // unless a logout came after this call, which wins over it.
+        if (config.restore && core.state().floor === floorAtCall) return restorer.run();
         throw new NotAuthenticatedError('there is no session to refresh');
       }
       return refresher.run();

@@ -252,3 +252,55 @@ describe('a restore yields to what another tab did while its request was out, wh
     },
   );
 });
+
+describe('refresh() and logout() while the restore at start is out', () => {
+  it('refresh() joins the restore; a logout() after it drops its answer and makes no second call', async () => {
+    const answers: (() => void)[] = [];
+    const refresh = refreshEndpoint(
+      () =>
+        new Promise<Response>((resolve) => {
+          answers.push(() => resolve(HttpResponse.json({ access_token: jwtFor(LIFETIME_S) })));
+        }),
+    );
+    const logout = logoutEndpoint();
+    server.use(refresh.handler, logout.handler);
+    const auth = createManager();
+    const events = recordEvents(auth);
+    await flush();
+    expect(refresh.seen).toHaveLength(1);
+
+    const refreshed = auth.refresh();
+    const outcome = refreshed.then(
+      () => 'resolved',
+      (error: unknown) => (error as Error).name,
+    );
+    await expect(auth.logout()).resolves.toEqual({ serverNotified: true });
+    for (const answer of answers.splice(0)) answer();
+    await flush();
+
+    expect(await outcome).toBe('NotAuthenticatedError');
+    expect(refresh.seen).toHaveLength(1);
+    expect(auth.getState().status).toBe('unauthenticated');
+    expect(events.login).toEqual([]);
+  });
+
+  it('a refresh() waiting for the start, with a logout() right after it: no restore call is made for it', async () => {
+    const refresh = cookieSession();
+    server.use(refresh.handler, logoutEndpoint().handler);
+    const bus = createChannelBus();
+    // Another tab that never answers keeps this one asking, before its restore begins.
+    createManager({ channel: 'refresh-then-logout', restore: false, environment: { createChannel: bus.tab('other') } });
+    await flush();
+    bus.hold('other');
+    const auth = createManager({ channel: 'refresh-then-logout', environment: { createChannel: bus.tab('me') } });
+    const refreshed = auth.refresh().then(
+      () => 'resolved',
+      (error: unknown) => (error as Error).name,
+    );
+    await auth.logout();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(await refreshed).toBe('NotAuthenticatedError');
+    expect(refresh.seen).toHaveLength(0);
+    expect(auth.getState().status).toBe('unauthenticated');
+  });
+});
