@@ -10,7 +10,7 @@ const require = createRequire(import.meta.url);
 /** Budgets in bytes, min+gzip, per entry point. */
 const budgets = {
   // The session core (one writer, logical ordering, compare-and-set storage, tombstones, relays) measured
-  // 11,610 B when it landed, and 14,302 B with the status 'loading', restore, storage names, typed errors and
+  // 11,610 B when it landed, and 14,319 B with the status 'loading', restore, storage names, typed errors and
   // calls ordered by when they were made; the next budget, 6,500 B with the bytes broken down by feature, is
   // its own issue.
   'dist/index.js': 14_500,
