@@ -426,6 +426,15 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     else scheduler.check();
   });
 
+  /** The token without waiting, when none is needed (`null`: signed out); `undefined` when getAccessToken() must run. */
+  const tokenNow = (): string | null | undefined => {
+    const { phase, session } = core.state();
+    if (phase !== 'ready') return undefined;
+    if (!session) return null;
+    const due = refreshDue(session, config.refreshMarginMs);
+    return due === null || !isReached(due, environment) ? session.accessToken : undefined;
+  };
+
   const getAccessToken = async (): Promise<string | null> => {
     await ready;
     const { session, backoff } = core.state();
@@ -449,7 +458,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     }
   };
 
-  const isAllowedOrigin = createOriginCheck({ allowedOrigins: config.allowedOrigins, pageOrigin, isDestroyed });
+  const allowedHref = createOriginCheck(config.allowedOrigins, pageOrigin, isDestroyed);
+  const isAllowedOrigin = (url: string | URL): boolean => allowedHref(url) !== null;
   const afterUnauthorized = createUnauthorizedPolicy({
     state: core.state,
     refresh: () => refresher.run(),
@@ -537,7 +547,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       }
       return refresher.run();
     },
-    fetch: createAuthFetch({ environment, isDestroyed, isAllowedOrigin, ready, getAccessToken, afterUnauthorized }),
+    fetch: createAuthFetch({ environment, isDestroyed, allowedHref, tokenNow, getAccessToken, afterUnauthorized }),
     isAllowedOrigin,
     logout: logoutFlow.logout,
     getState: snapshot.get as () => AuthState<Claims>,

@@ -1,65 +1,69 @@
 import { ConfigurationError } from './errors';
 import type { NormalizedOptions } from './options';
 
-function isRequest(value: unknown): value is Request {
-  return typeof Request !== 'undefined' && value instanceof Request;
-}
+const isRequest = (value: unknown): value is Request => typeof Request !== 'undefined' && value instanceof Request;
 
-/** The base that relative URLs resolve against: the page's address, where there is one. */
-function baseUrl(): string | undefined {
-  const href = (globalThis as { location?: { href?: unknown } }).location?.href;
-  return typeof href === 'string' ? href : undefined;
-}
-
-/** The absolute URL a `fetch` input points to, or `null` when it cannot be resolved. */
+/** The absolute URL a `fetch` input points to, resolved against the page's address; `null` when it cannot be. */
 export function resolveUrl(input: RequestInfo | URL): URL | null {
   try {
-    if (isRequest(input)) return new URL(input.url);
-    return new URL(input instanceof URL ? input.href : String(input), baseUrl());
+    const base = pageAddress();
+    return new URL(isRequest(input) ? input.url : String(input), typeof base === 'string' ? base : undefined);
   } catch {
     return null;
   }
 }
 
-const isHttp = (url: URL): boolean => url.protocol === 'https:' || url.protocol === 'http:';
+/** The page's address, if there is a page. */
+const pageAddress = (): unknown => (globalThis as { location?: { href?: unknown } }).location?.href;
+const STABLE = Symbol();
+
+/** How many inputs an origin check remembers; past it, it starts over. */
+const REMEMBERED_INPUTS = 64;
 
 /**
- * Whether `url` may receive the access token: only http(s) URLs (a `blob:` or `data:` URL of the page's
- * origin is not a server), and origins compared parsed (scheme, host and port), never as string prefixes,
- * so `https://app.test@evil.test` and `https://app.test.evil.test` are other origins.
- */
-export function createOriginPolicy(
-  allowedOrigins: NormalizedOptions['allowedOrigins'],
-  pageOrigin: string | null,
-): ((url: URL) => boolean) | null {
-  if (typeof allowedOrigins === 'function') return (url) => isHttp(url) && allowedOrigins(url) === true;
-  if (allowedOrigins === null && pageOrigin === null) return null;
-  const origins = new Set(allowedOrigins);
-  if (pageOrigin !== null) origins.add(pageOrigin);
-  return (url) => isHttp(url) && origins.has(url.origin);
-}
-
-function missingAllowedOrigins(): ConfigurationError {
-  return new ConfigurationError(
-    'allowedOrigins must be set where there is no page origin (React Native, Node) for tokens to be sent',
-  );
-}
-
-/**
- * Whether the token may go to `url` (a `Request`'s URL, or one resolved against the page's address): the
- * rule of `auth.fetch`, of the ky hooks and of `auth.isAllowedOrigin`. `false` once destroyed.
+ * The origin rule of `auth.fetch`, of the ky hooks and of `auth.isAllowedOrigin`: the absolute URL `input` points
+ * to (a `Request`'s URL, or one resolved against the page's address) when the token may go there, else `null`.
+ * Only http(s) URLs qualify (a `blob:` or `data:` URL of the page's origin is not a server), and origins are
+ * compared parsed (scheme, host and port), never as string prefixes, so `https://app.test@evil.test` and
+ * `https://app.test.evil.test` are other origins. `null` once destroyed.
+ *
+ * With a list of origins, the answer for a string input is remembered with the base it was resolved against,
+ * so repeated calls to the same URL cost a lookup; an `allowedOrigins` function is asked every time.
  * @throws ConfigurationError where there is neither a page origin nor `allowedOrigins`
  */
-export function createOriginCheck(host: {
-  allowedOrigins: NormalizedOptions['allowedOrigins'];
-  pageOrigin: string | null;
-  isDestroyed(): boolean;
-}): (url: RequestInfo | URL) => boolean {
-  const isAllowed = createOriginPolicy(host.allowedOrigins, host.pageOrigin);
-  return (url) => {
-    if (host.isDestroyed()) return false;
-    if (isAllowed === null) throw missingAllowedOrigins();
-    const resolved = resolveUrl(url);
-    return resolved !== null && isAllowed(resolved);
+export function createOriginCheck(
+  allowedOrigins: NormalizedOptions['allowedOrigins'],
+  pageOrigin: string | null,
+  isDestroyed: () => boolean,
+): (input: RequestInfo | URL) => string | null {
+  const origins = new Set(typeof allowedOrigins === 'function' ? [] : allowedOrigins);
+  if (pageOrigin !== null) origins.add(pageOrigin);
+  const decide = (url: URL | null): string | null => {
+    // Taken before an `allowedOrigins` function sees the URL: what it does to it changes nothing.
+    const href = url?.href ?? null;
+    if (!url || !/^https?:$/.test(url.protocol)) return null;
+    return (typeof allowedOrigins === 'function' ? allowedOrigins(url) === true : origins.has(url.origin))
+      ? href
+      : null;
+  };
+  /** input → [the base it was resolved against, or STABLE; the answer] */
+  const remembered = new Map<string, [base: unknown, href: string | null]>();
+  return (input) => {
+    if (isDestroyed()) return null;
+    if (allowedOrigins === null && pageOrigin === null) {
+      throw new ConfigurationError('allowedOrigins must be set where there is no page origin (React Native, Node)');
+    }
+    if (typeof allowedOrigins === 'function' || (typeof input !== 'string' && isRequest(input))) {
+      return decide(resolveUrl(input));
+    }
+    const key = String(input);
+    const known = remembered.get(key);
+    if (known && (known[0] === STABLE || known[0] === pageAddress())) return known[1];
+    if (remembered.size >= REMEMBERED_INPUTS) remembered.clear();
+    const href = decide(resolveUrl(key));
+    // An absolute http(s) URL, or a path from the root (not `//host` nor `/\host`), resolves to the same URL
+    // whatever the page's address (its origin never changes): read the page's address again only for the others.
+    remembered.set(key, [/^(https?:\/\/|\/(?![/\\\t\n\r]))/i.test(key) ? STABLE : pageAddress(), href]);
+    return href;
   };
 }

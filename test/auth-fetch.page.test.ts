@@ -70,6 +70,50 @@ describe('auth.fetch on a page (https://app.test)', () => {
     auth.destroy();
   });
 
+  it('resolves a relative path against the page address of each call, after the address changed', async () => {
+    const network = recordEverything();
+    server.use(network.handler);
+    const auth = createAuth();
+    const token = jwtFor(3600);
+    await auth.setTokens({ accessToken: token, refreshToken: 'rt-1' });
+
+    history.pushState(null, '', '/one/page');
+    await auth.fetch('items');
+    await auth.fetch('/api/x');
+    history.pushState(null, '', '/two/page');
+    await auth.fetch('items');
+    await auth.fetch('/api/x');
+    history.pushState(null, '', '/');
+
+    expect(network.seen.map(({ url, authorization }) => [url, authorization])).toEqual([
+      [`${PAGE}/one/items`, `Bearer ${token}`],
+      [`${PAGE}/api/x`, `Bearer ${token}`],
+      [`${PAGE}/two/items`, `Bearer ${token}`],
+      [`${PAGE}/api/x`, `Bearer ${token}`],
+    ]);
+    auth.destroy();
+  });
+
+  it.each(['/\\evil.test/x', '/\t/evil.test/x', ' //evil.test/x'])(
+    'sends no token to %j, which the URL parser reads as another host, asked twice',
+    async (input) => {
+      const network = recordEverything();
+      server.use(network.handler);
+      const auth = createAuth();
+      const token = jwtFor(3600);
+      await auth.setTokens({ accessToken: token, refreshToken: 'rt-1' });
+
+      await auth.fetch(input);
+      await auth.fetch(input);
+
+      expect(network.seen.map(({ url, authorization }) => [new URL(url).host, authorization])).toEqual([
+        ['evil.test', null],
+        ['evil.test', null],
+      ]);
+      auth.destroy();
+    },
+  );
+
   it('adds an allowedOrigins array to the page origin: both receive the token', async () => {
     const network = recordEverything();
     server.use(network.handler);
