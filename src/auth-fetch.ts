@@ -37,7 +37,10 @@ function copyHeaders(headers: HeadersInit | undefined): HeadersLike {
     });
     return copy;
   }
-  if (Array.isArray(headers)) return headers.map((pair) => [...pair] as [string, string]);
+  // A list of pairs, or any other iterable of them, as fetch reads it.
+  if (typeof (headers as Iterable<unknown> | undefined)?.[Symbol.iterator] === 'function') {
+    return Array.from(headers as Iterable<Iterable<string>>, (pair) => [...pair] as [string, string]);
+  }
   return { ...headers };
 }
 

@@ -180,8 +180,21 @@ describe('auth.fetch: what reaches fetch', () => {
     await auth.fetch(`${APP}/b`, { headers: { 'X-Trace': 't' } });
     await auth.fetch(`${APP}/c`, { headers: [['X-Trace', 't']] });
     await auth.fetch(`${APP}/d`, { headers: new Headers({ 'X-Trace': 't' }) });
+    await auth.fetch(`${APP}/e`, { headers: new Map([['X-Trace', 't']]) as unknown as HeadersInit });
+    await auth.fetch(`${APP}/f`, {
+      headers: (function* () {
+        yield ['X-Trace', 't'];
+      })() as unknown as HeadersInit,
+    });
 
-    expect(calls.map(([input]) => input)).toEqual([`${APP}/a`, `${APP}/b`, `${APP}/c`, `${APP}/d`]);
+    expect(calls.map(([input]) => input)).toEqual([
+      `${APP}/a`,
+      `${APP}/b`,
+      `${APP}/c`,
+      `${APP}/d`,
+      `${APP}/e`,
+      `${APP}/f`,
+    ]);
     expect(calls[0]![1]!.headers).toEqual({ Authorization: `Bearer ${token}` });
     expect(calls[1]![1]!.headers).toEqual({ 'X-Trace': 't', Authorization: `Bearer ${token}` });
     expect(calls[2]![1]!.headers).toEqual([
@@ -191,6 +204,13 @@ describe('auth.fetch: what reaches fetch', () => {
     const headers = calls[3]![1]!.headers as Headers;
     expect(headers).toBeInstanceOf(Headers);
     expect(Object.fromEntries(headers)).toEqual({ 'x-trace': 't', authorization: `Bearer ${token}` });
+    // A Map and a generator of pairs are read as fetch reads them: their entries are kept.
+    for (const [, init] of calls.slice(4)) {
+      expect(Object.fromEntries(new Headers(init!.headers))).toEqual({
+        'x-trace': 't',
+        authorization: `Bearer ${token}`,
+      });
+    }
     auth.destroy();
   });
 
