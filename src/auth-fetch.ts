@@ -1,4 +1,5 @@
 import type { Environment } from './environment';
+import { isRequest } from './origin';
 import type { UnauthorizedPolicy } from './unauthorized';
 
 /** What the authenticated fetch needs from the manager. */
@@ -13,52 +14,59 @@ export interface AuthFetchHost {
   afterUnauthorized: UnauthorizedPolicy;
 }
 
-const isRequest = (value: unknown): value is Request => typeof Request !== 'undefined' && value instanceof Request;
-const isA = <T>(kind: string, value: unknown): value is T => {
+type HeaderRecord = Record<string, string>;
+
+const isA = (kind: string, value: unknown): boolean => {
   const type = (globalThis as Record<string, unknown>)[kind];
   return typeof type === 'function' && value instanceof type;
 };
 
-type HeadersLike = Headers | [string, string][] | Record<string, string>;
-
-const isHeaders = (headers: unknown): headers is Headers =>
-  typeof (headers as Headers | undefined)?.forEach === 'function' && !Array.isArray(headers);
-
 /**
- * A copy of the caller's headers, of the same kind, that later changes by the caller cannot reach. A `Headers`
- * is copied entry by entry (`new Headers(headers)` loses entries where fetch is patched, as by msw); a plain
- * object or a list of pairs stays one, so that no `Headers` is built where fetch would build it anyway.
+ * The caller's headers as a plain object, read as fetch reads them (an object, or any iterable of pairs such as a
+ * `Headers`; a name given twice keeps both values, joined by `, ` as `Headers` joins them), and out of the caller's
+ * reach from then on. No `Headers` is built for it: fetch builds one anyway. What fetch would refuse throws.
  */
-function copyHeaders(headers: HeadersInit | undefined): HeadersLike {
-  if (isHeaders(headers)) {
-    const copy = new Headers();
-    headers.forEach((value, name) => {
-      copy.append(name, value);
-    });
-    return copy;
+function readHeaders(headers: HeadersInit | undefined): HeaderRecord {
+  const record: HeaderRecord = Object.create(null);
+  if (typeof (headers as Iterable<unknown> | null | undefined)?.[Symbol.iterator] === 'function') {
+    for (const pair of headers as Iterable<Iterable<string>>) {
+      if (typeof pair !== 'object') throw new TypeError('a header pair must be a sequence');
+      const [name, value, ...rest] = [...pair] as string[];
+      if (value === undefined || rest.length > 0) throw new TypeError('a header pair must have two entries');
+      record[name as string] = (name as string) in record ? `${record[name as string]}, ${value}` : value;
+    }
+  } else if (headers !== undefined) {
+    if (headers === null || typeof headers !== 'object') throw new TypeError('headers must be an object');
+    Object.assign(record, headers);
   }
-  // A list of pairs, or any other iterable of them, as fetch reads it.
-  if (typeof (headers as Iterable<unknown> | undefined)?.[Symbol.iterator] === 'function') {
-    return Array.from(headers as Iterable<Iterable<string>>, (pair) => [...pair] as [string, string]);
-  }
-  return { ...headers };
+  return record;
 }
 
-/** Whether the caller's headers carry their own `Authorization`, whatever its case. */
-const hasAuthorization = (headers: HeadersLike): boolean =>
-  isHeaders(headers)
-    ? headers.has('authorization')
-    : (Array.isArray(headers) ? headers.map((pair) => pair[0]) : Object.keys(headers)).some(
-        (name) => String(name).toLowerCase() === 'authorization',
-      );
+/** The members of a `RequestInit`, read also where they are inherited (a class's getters, a `Request`). */
+const INIT_MEMBERS = [
+  'method',
+  'headers',
+  'body',
+  'referrer',
+  'referrerPolicy',
+  'mode',
+  'credentials',
+  'cache',
+  'redirect',
+  'integrity',
+  'keepalive',
+  'signal',
+  'priority',
+  'duplex',
+  'window',
+] as const;
 
-/** `headers` and the bearer token, as a new value of the same kind. */
-function withBearer(headers: HeadersLike, token: string): HeadersLike {
-  const value = `Bearer ${token}`;
-  if (Array.isArray(headers)) return [...headers, ['Authorization', value]];
-  if (!isHeaders(headers)) return { ...headers, Authorization: value };
-  const copy = copyHeaders(headers) as Headers;
-  copy.set('Authorization', value);
+/** A copy of `init` that later changes by the caller cannot reach, its own extra members included. */
+function readInit(init: RequestInit | undefined): RequestInit {
+  if (init == null) return {};
+  if (typeof init !== 'object') throw new TypeError('init must be an object');
+  const copy: Record<string, unknown> = { ...init };
+  for (const member of INIT_MEMBERS) if (member in init) copy[member] = (init as Record<string, unknown>)[member];
   return copy;
 }
 
@@ -66,23 +74,23 @@ function withBearer(headers: HeadersLike, token: string): HeadersLike {
 const ONCE = Symbol();
 
 /**
- * A body that can be sent again (and that the caller can no longer change): strings and blobs as they are,
- * copies of form data, search params and bytes; `ONCE` for a stream or anything else.
+ * A body that can be sent again, and that the caller can no longer change: strings and blobs as they are, copies
+ * of form data, search params and bytes; `ONCE` for a stream or anything else.
  */
-function copyBody(body: BodyInit | null | undefined): BodyInit | null | undefined | typeof ONCE {
-  if (body == null || typeof body === 'string' || isA<Blob>('Blob', body)) return body;
-  if (isA<URLSearchParams>('URLSearchParams', body)) return new URLSearchParams(body);
-  if (isA<FormData>('FormData', body)) {
+function copyBody(body: BodyInit | null | undefined): BodyInit | null | typeof ONCE {
+  if (body == null || typeof body === 'string' || isA('Blob', body)) return body ?? null;
+  if (isA('URLSearchParams', body)) return new URLSearchParams(body as URLSearchParams);
+  if (isA('FormData', body)) {
     const copy = new FormData();
-    body.forEach((value, name) => {
+    (body as FormData).forEach((value, name) => {
       copy.append(name, value);
     });
     return copy;
   }
-  if (body instanceof ArrayBuffer) return body.slice(0);
-  if (ArrayBuffer.isView(body))
-    return new Uint8Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  return ONCE;
+  const bytes = ArrayBuffer.isView(body) ? body : body instanceof ArrayBuffer ? new Uint8Array(body) : null;
+  // Bytes in a resizable buffer are refused by fetch: built into a Request, which says so.
+  if (!bytes || (bytes.buffer as { resizable?: boolean }).resizable) return ONCE;
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength).slice();
 }
 
 /** Waits for `promise` unless `signal` aborts first, in which case this caller alone stops waiting. */
@@ -108,8 +116,8 @@ const discard = (body: ReadableStream | null | undefined): void => {
  * Everything the request is made of is taken at the call, once, before any check or wait: the origin checked is
  * the one the request goes to, and a caller that changes its URL object, `init`, headers or body afterwards
  * changes nothing in what is sent, or where. A URL input with a body that can be sent twice goes out as
- * `fetch(url, init)` with the header added: no `Request` is built or cloned. A `Request` input, or a stream body,
- * is built into a `Request` and cloned before the first send, so that the retry can replay it.
+ * `fetch(url, init)` with the header added to a copy of the caller's headers: no `Request` is built or cloned. A
+ * `Request` input, or a stream body, is built into a `Request` and cloned before the first send, for the retry.
  */
 export function createAuthFetch(
   host: AuthFetchHost,
@@ -118,24 +126,23 @@ export function createAuthFetch(
 
   /**
    * Sends `target` with the token (waiting for it only when it must); `again` is what a retry sends (a clone
-   * made before the first send). Without an async function around the common case: a token at hand and an
-   * answer other than 401 cost one `then`.
+   * made before the first send). No async function around the common case: a token at hand and an answer
+   * other than 401 cost one `then`.
    */
-  const authorized = (
-    target: string | Request,
-    init: RequestInit & { headers: HeadersLike },
-    again: string | Request,
-  ): Promise<Response> => {
-    const { signal } = typeof target === 'string' ? init : target;
+  const authorized = (target: string | Request, init: RequestInit, again: string | Request): Promise<Response> => {
+    const signal = typeof target === 'string' ? init.signal : target.signal;
     const drop = (): void => {
       if (again !== target) discard((again as Request).body);
     };
+    const signed = (token: string): RequestInit => ({
+      ...init,
+      headers: { ...(init.headers as HeaderRecord), Authorization: `Bearer ${token}` },
+    });
     const withToken = (token: string | null): Promise<Response> => {
       if (token === null) {
         drop();
         return send(target, init);
       }
-      const signed = { ...init, headers: withBearer(init.headers, token) };
       const retry = async (response: Response): Promise<Response> => {
         const fresh = await unlessAborted(host.afterUnauthorized(token, response.url), signal);
         if (fresh === null || fresh === token) {
@@ -143,9 +150,9 @@ export function createAuthFetch(
           return response;
         }
         discard(response.body);
-        return send(again, { ...init, headers: withBearer(init.headers, fresh) });
+        return send(again, signed(fresh));
       };
-      return send(target, signed).then((response) => {
+      return send(target, signed(token)).then((response) => {
         if (response.status === 401) return retry(response);
         drop();
         return response;
@@ -155,19 +162,28 @@ export function createAuthFetch(
     return token === undefined ? unlessAborted(host.getAccessToken(), signal).then(withToken) : withToken(token);
   };
 
-  /** A `Request` input, or a body that cannot be sent twice: built once, cloned for the retry. */
-  const viaRequest = (input: RequestInfo | URL, init: RequestInit | undefined): Promise<Response> => {
+  /** Sends `target` with `init` as it is when it carries its own `Authorization`, else with the token. */
+  const unlessOwn = (target: string | Request, init: RequestInit, again: string | Request): Promise<Response> =>
+    Object.keys(init.headers as HeaderRecord).some((name) => name.toLowerCase() === 'authorization')
+      ? send(target, init)
+      : authorized(target, init, again);
+
+  /**
+   * A `Request` input, or a body that cannot be sent twice: built once, cloned for the retry. The origin checked is
+   * that of the Request built, which is the one sent (a Request's `url` getter cannot show the check another
+   * URL); it is built from a clone of a Request with a body, so that a Request to another origin goes out as it
+   * is, its body unread.
+   */
+  const viaRequest = (input: Request | string, init: RequestInit | undefined): Promise<Response> => {
     let request: Request;
     try {
-      request = new Request(input, init);
+      request = new Request(typeof input !== 'string' && input.body ? input.clone() : input, init);
     } catch {
       // Not a request fetch would make either: fetch itself says why, with no token involved.
-      return send(input as RequestInfo, init);
+      return send(input, init);
     }
-    if (host.allowedHref(request) === null) return send(input as RequestInfo, init);
-    const headers = copyHeaders(request.headers);
-    if (hasAuthorization(headers)) return send(request);
-    return authorized(request, { headers }, request.body ? request.clone() : request);
+    if (host.allowedHref(request) === null) return send(input, init);
+    return unlessOwn(request, { headers: readHeaders(request.headers) }, request.body ? request.clone() : request);
   };
 
   // Not an async function: the promise `authorized` returns is handed back as it is, without another one around it.
@@ -178,16 +194,18 @@ export function createAuthFetch(
       // A URL input is resolved once and checked before anything is built, so other origins cost nothing.
       const href = host.allowedHref(input);
       if (href === null) return send(input as RequestInfo, init);
-      let request: RequestInit & { headers: HeadersLike };
+      let request: RequestInit;
       try {
+        request = readInit(init);
         const body = copyBody(init?.body);
-        if (body === ONCE) return viaRequest(href, init);
-        request = { ...init, headers: copyHeaders(init?.headers), body: body ?? null };
+        if (body === ONCE) return viaRequest(href, request);
+        request.headers = readHeaders(init?.headers);
+        request.body = body;
       } catch {
+        // Not a request fetch would make either: fetch itself says why, with no token involved.
         return send(input as RequestInfo, init);
       }
-      if (hasAuthorization(request.headers)) return send(href, request);
-      return authorized(href, request, href);
+      return unlessOwn(href, request, href);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -387,6 +387,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     dispatch({ type: 'settled' });
   };
 
+  /** How many setTokens() and logout() calls are made and not applied yet. */
+  const decisionsOut = { count: 0 };
   /**
    * A setTokens() or logout() call: stamped when it is called, so calls keep their order whatever they wait for;
    * one made while the storage is read is counted until it is applied (`end`).
@@ -395,14 +397,16 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const stamp = nextStamp(core.state().clock, environment.now());
     const counted = core.state().phase === 'loading';
     dispatch({ type: 'called', stamp });
+    decisionsOut.count += 1;
     let ended = false;
     return {
       stamp,
       whileLoading: counted,
       end() {
-        if (ended || !counted) return;
+        if (ended) return;
         ended = true;
-        dispatch({ type: 'decided' });
+        decisionsOut.count -= 1;
+        if (counted) dispatch({ type: 'decided' });
       },
     };
   };
@@ -429,7 +433,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** The token without waiting, when none is needed (`null`: signed out); `undefined` when getAccessToken() must run. */
   const tokenNow = (): string | null | undefined => {
     const { phase, session } = core.state();
-    if (phase !== 'ready') return undefined;
+    // A setTokens() or logout() called before, and not applied yet, decides which token goes: it is waited for.
+    if (phase !== 'ready' || decisionsOut.count > 0) return undefined;
     if (!session) return null;
     const due = refreshDue(session, config.refreshMarginMs);
     return due === null || !isReached(due, environment) ? session.accessToken : undefined;

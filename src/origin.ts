@@ -1,9 +1,14 @@
 import { ConfigurationError } from './errors';
 import type { NormalizedOptions } from './options';
 
-const isRequest = (value: unknown): value is Request => typeof Request !== 'undefined' && value instanceof Request;
+/** A `Request`, of this realm or another (an iframe's), which fetch takes as a Request too. */
+export const isRequest = (value: unknown): value is Request =>
+  (typeof Request !== 'undefined' && value instanceof Request) ||
+  (typeof (value as Request | null)?.clone === 'function' &&
+    typeof (value as Request).method === 'string' &&
+    typeof (value as Request).url === 'string');
 
-/** The absolute URL a `fetch` input points to, resolved against the page's address; `null` when it cannot be. */
+/** The absolute URL a `fetch` input points to, resolved as fetch resolves it; `null` when it cannot be. */
 export function resolveUrl(input: RequestInfo | URL): URL | null {
   try {
     const base = pageAddress();
@@ -13,8 +18,10 @@ export function resolveUrl(input: RequestInfo | URL): URL | null {
   }
 }
 
-/** The page's address, if there is a page. */
-const pageAddress = (): unknown => (globalThis as { location?: { href?: unknown } }).location?.href;
+/** What fetch resolves a relative URL against: the document's base URL (`<base href>`), else the address. */
+const pageAddress = (): unknown =>
+  (globalThis as { document?: { baseURI?: unknown } }).document?.baseURI ??
+  (globalThis as { location?: { href?: unknown } }).location?.href;
 const STABLE = Symbol();
 
 /** How many inputs an origin check remembers; past it, it starts over. */
@@ -27,7 +34,8 @@ const REMEMBERED_INPUTS = 64;
  * compared parsed (scheme, host and port), never as string prefixes, so `https://app.test@evil.test` and
  * `https://app.test.evil.test` are other origins. `null` once destroyed.
  *
- * With a list of origins, the answer for a string input is remembered with the base it was resolved against,
+ * Relative URLs resolve against the document's base URL, as fetch resolves them. With a list of origins, the
+ * answer for a string input is remembered with the base it was resolved against,
  * so repeated calls to the same URL cost a lookup; an `allowedOrigins` function is asked every time.
  * @throws ConfigurationError where there is neither a page origin nor `allowedOrigins`
  */
@@ -61,9 +69,8 @@ export function createOriginCheck(
     if (known && (known[0] === STABLE || known[0] === pageAddress())) return known[1];
     if (remembered.size >= REMEMBERED_INPUTS) remembered.clear();
     const href = decide(resolveUrl(key));
-    // An absolute http(s) URL, or a path from the root (not `//host` nor `/\host`), resolves to the same URL
-    // whatever the page's address (its origin never changes): read the page's address again only for the others.
-    remembered.set(key, [/^(https?:\/\/|\/(?![/\\\t\n\r]))/i.test(key) ? STABLE : pageAddress(), href]);
+    // An absolute http(s) URL resolves to the same URL whatever the base: only the others look at it again.
+    remembered.set(key, [/^https?:\/\//i.test(key) ? STABLE : pageAddress(), href]);
     return href;
   };
 }
