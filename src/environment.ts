@@ -134,12 +134,10 @@ const subscribeToStorageEvents = (
     }
   });
 
-function createRandomId(): string {
-  const crypto = scope().crypto as { randomUUID?: () => string } | undefined;
-  return typeof crypto?.randomUUID === 'function'
-    ? crypto.randomUUID()
-    : [Date.now(), Math.random(), Math.random()].map((part) => part.toString(36)).join('-');
-}
+/** A random id: a UUID where the platform makes them (secure contexts, Node), else one from the clock and `Math.random`. */
+const createRandomId = (): string =>
+  (scope().crypto as { randomUUID?: () => string } | undefined)?.randomUUID?.() ??
+  [Date.now(), Math.random(), Math.random()].map((part) => part.toString(36)).join('-');
 
 /** Builds the environment for one manager, reading globals only now, when the manager is created. */
 export function createEnvironment(

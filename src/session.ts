@@ -152,8 +152,8 @@ const SESSION_RECORD: Schema = {
   stamp: isCount,
   seq: isCount,
   accessToken: isHeaderSafeToken,
-  refreshToken: (value) => value === null || typeof value === 'string',
-  expiresAt: (value) => value === null || Number.isFinite(value),
+  refreshToken: nullOr((value) => typeof value === 'string'),
+  expiresAt: nullOr(Number.isFinite),
   receivedAt: Number.isFinite,
 };
 
@@ -230,20 +230,26 @@ const afterReceipt = (session: Session, offsetMs: number): Due => ({
   mono: session.receivedMono + offsetMs,
 });
 
+/** How long the token set lives from its receipt (negative when it arrived expired); `null` when it never expires. */
+const lifetimeOf = ({ expiresAt, receivedAt }: Session): number | null =>
+  expiresAt === null ? null : expiresAt - receivedAt;
+
 /**
  * When the proactive refresh is due: `refreshMarginMs` before expiry, but never more than half the
  * lifetime, so a short-lived token is not refreshed the moment it arrives. `null` when it never expires.
  */
 export function refreshDue(session: Session, refreshMarginMs: number): Due | null {
-  if (session.expiresAt === null) return null;
-  const lifetimeMs = Math.max(0, session.expiresAt - session.receivedAt);
+  const lifetime = lifetimeOf(session);
+  if (lifetime === null) return null;
+  const lifetimeMs = Math.max(0, lifetime);
   return afterReceipt(session, lifetimeMs - Math.min(refreshMarginMs, lifetimeMs / 2));
 }
 
 /** Whether the access token has lapsed. */
-export const isExpired = (session: Session, clocks: Clocks): boolean =>
-  session.expiresAt !== null && isReached(afterReceipt(session, session.expiresAt - session.receivedAt), clocks);
+export const isExpired = (session: Session, clocks: Clocks): boolean => {
+  const lifetime = lifetimeOf(session);
+  return lifetime !== null && isReached(afterReceipt(session, lifetime), clocks);
+};
 
 /** Whether a token set has no lifetime left the moment it arrives (a server or clock gone wrong). */
-export const isBornExpired = (session: Session): boolean =>
-  session.expiresAt !== null && session.expiresAt <= session.receivedAt;
+export const isBornExpired = (session: Session): boolean => (lifetimeOf(session) ?? 1) <= 0;

@@ -176,7 +176,6 @@ export function createSessionStore(
       return [await within(action, Promise.resolve().then(operation), request)];
     } catch (error) {
       onError(error as StorageError);
-      return undefined;
     }
   };
 
