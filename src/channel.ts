@@ -1,4 +1,16 @@
-import { isId, isLoginKey, isSessionRecord, type LoginKey, type SessionRecord } from './session';
+import {
+  type Check,
+  isId,
+  isLoginKey,
+  isObject,
+  isSessionRecord,
+  LOGIN_KEY,
+  type LoginKey,
+  matches,
+  type Schema,
+  SESSION_AND_FLOOR,
+  type SessionRecord,
+} from './session';
 import type { ChannelLike } from './types';
 
 /**
@@ -31,44 +43,40 @@ export type Envelope = ChannelMessage & {
   from: string;
 };
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A field that may be missing or `null`, or else passes `check`. */
+const optional =
+  (check: Check): Check =>
+  (value) =>
+    value == null || check(value);
 
-function isMessage(data: Record<string, unknown>): boolean {
-  switch (data.type) {
-    case 'session':
-      return isSessionRecord(data.session);
-    case 'logout':
-      return (
-        isLoginKey(data) &&
-        Array.isArray(data.tokens) &&
-        data.tokens.length <= 2 &&
-        data.tokens.every((token) => typeof token === 'string' && token !== '' && token.length <= 16_384)
-      );
-    case 'query':
-      return (
-        isId(data.queryId) &&
-        (data.session === undefined || data.session === null || isSessionRecord(data.session)) &&
-        (data.floor === undefined || data.floor === null || isLoginKey(data.floor))
-      );
-    case 'state':
-      return (
-        isId(data.to) &&
-        isId(data.queryId) &&
-        (data.session === null || isSessionRecord(data.session)) &&
-        (data.floor === null || isLoginKey(data.floor))
-      );
-    default:
-      return false;
-  }
-}
+/** The fields of each message type; fields not named here are ignored. */
+const MESSAGES = new Map<unknown, Schema>([
+  ['session', { session: isSessionRecord }],
+  [
+    'logout',
+    {
+      ...LOGIN_KEY,
+      // The access and refresh token of the ended token set.
+      tokens: (tokens) =>
+        Array.isArray(tokens) &&
+        tokens.length <= 2 &&
+        tokens.every((token) => typeof token === 'string' && token !== '' && token.length <= 16_384),
+    },
+  ],
+  ['query', { queryId: isId, session: optional(isSessionRecord), floor: optional(isLoginKey) }],
+  ['state', { to: isId, queryId: isId, ...SESSION_AND_FLOOR }],
+]);
 
 /** The message, when `data` is a well-formed message of this protocol and version; else `null`. */
 export function parseEnvelope(data: unknown): Envelope | null {
-  if (!isObject(data) || data.protocol !== PROTOCOL_NAME || data.version !== PROTOCOL_VERSION || !isId(data.from)) {
-    return null;
-  }
-  return isMessage(data) ? (data as unknown as Envelope) : null;
+  const schema = isObject(data) && MESSAGES.get(data.type);
+  return schema &&
+    data.protocol === PROTOCOL_NAME &&
+    data.version === PROTOCOL_VERSION &&
+    isId(data.from) &&
+    matches(data, schema)
+    ? (data as unknown as Envelope)
+    : null;
 }
 
 /** A tab's end of the channel: posts stamped messages, delivers valid ones from other tabs. */

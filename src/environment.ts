@@ -41,38 +41,44 @@ export interface Environment {
   createId(): string;
 }
 
+/** The global scope, read when called: nothing is read at import. */
+const scope = (): Record<string, unknown> => globalThis as unknown as Record<string, unknown>;
+
 export function readPageOrigin(): string | null {
-  const location = (globalThis as { location?: { origin?: unknown } }).location;
-  const origin = location?.origin;
+  const origin = (scope().location as { origin?: unknown } | undefined)?.origin;
   return typeof origin === 'string' && /^https?:\/\//.test(origin) ? origin : null;
 }
 
 interface EventTargetLike {
-  addEventListener(type: string, listener: () => void): void;
-  removeEventListener(type: string, listener: () => void): void;
+  addEventListener(type: string, listener: (event: never) => void): void;
+  removeEventListener(type: string, listener: (event: never) => void): void;
 }
 
-function isEventTarget(value: unknown): value is EventTargetLike {
-  return (
-    typeof (value as EventTargetLike | undefined)?.addEventListener === 'function' &&
-    typeof (value as EventTargetLike).removeEventListener === 'function'
-  );
+const isEventTarget = (value: unknown): value is EventTargetLike =>
+  typeof (value as EventTargetLike | undefined)?.addEventListener === 'function' &&
+  typeof (value as EventTargetLike).removeEventListener === 'function';
+
+/** Adds `listener` for `types` where `target` is an event target; returns what removes it again. */
+function listen<E>(target: unknown, types: string[], listener: (event: E) => void): () => void {
+  const each = (method: keyof EventTargetLike): void => {
+    for (const type of types) (target as EventTargetLike)[method](type, listener);
+  };
+  if (!isEventTarget(target)) return () => {};
+  each('addEventListener');
+  return () => each('removeEventListener');
 }
 
 /** Browser resume signals: the tab becomes visible, gets focus, comes back online or out of the back/forward cache. */
 function subscribeToBrowserResume(check: () => void): () => void {
-  const target = (globalThis as { window?: unknown }).window;
-  const document = (globalThis as { document?: { visibilityState?: string } }).document;
-  if (!isEventTarget(target)) return () => {};
-  const onVisibilityChange = (): void => {
+  const { window, document } = scope() as { window?: unknown; document?: { visibilityState?: string } };
+  const offWindow = listen(window, ['focus', 'online', 'pageshow'], check);
+  // Without a window to listen to (a worker), nothing is listened to.
+  const offDocument = listen(isEventTarget(window) && document, ['visibilitychange'], () => {
     if (document?.visibilityState !== 'hidden') check();
-  };
-  const windowEvents = ['focus', 'online', 'pageshow'] as const;
-  for (const type of windowEvents) target.addEventListener(type, check);
-  if (isEventTarget(document)) document.addEventListener('visibilitychange', onVisibilityChange);
+  });
   return () => {
-    for (const type of windowEvents) target.removeEventListener(type, check);
-    if (isEventTarget(document)) document.removeEventListener('visibilitychange', onVisibilityChange);
+    offWindow();
+    offDocument();
   };
 }
 
@@ -81,17 +87,16 @@ function subscribeToBrowserResume(check: () => void): () => void {
  * the options: managers of different users in one server process must not share a session by default.
  */
 function openDefaultChannel(name: string, named: boolean): ChannelLike | null {
-  const scope = globalThis as {
+  const { BroadcastChannel, window, self } = scope() as {
     window?: unknown;
     self?: unknown;
-    BroadcastChannel?: new (name: string) => ChannelLike;
+    BroadcastChannel?: new (name: string) => ChannelLike & { unref?: () => void };
   };
-  if (typeof scope.BroadcastChannel !== 'function') return null;
-  if (!named && scope.window === undefined && scope.self === undefined) return null;
+  if (typeof BroadcastChannel !== 'function' || (!named && window === undefined && self === undefined)) return null;
   try {
-    const channel = new scope.BroadcastChannel(name);
+    const channel = new BroadcastChannel(name);
     // Node: an open channel must not keep the process alive on its own (browsers have no unref).
-    (channel as { unref?: () => void }).unref?.();
+    channel.unref?.();
     return channel;
   } catch {
     return null;
@@ -101,7 +106,7 @@ function openDefaultChannel(name: string, named: boolean): ChannelLike | null {
 /** The page's `localStorage` or `sessionStorage`, where reading it is allowed (it throws in some sandboxed frames). */
 export function readStorageGlobal(name: 'localStorage' | 'sessionStorage'): unknown {
   try {
-    return (globalThis as Record<string, unknown>)[name];
+    return scope()[name];
   } catch {
     return undefined;
   }
@@ -117,30 +122,22 @@ interface StorageEventLike {
 }
 
 /** The `storage` event fires in the other tabs of an origin when `localStorage` changes. */
-function subscribeToStorageEvents(
+const subscribeToStorageEvents = (
   storage: TokenStorage,
   key: string,
   listener: (newValue: string | null, oldValue: string | null | undefined) => void,
-): () => void {
-  const target = (globalThis as { window?: unknown }).window;
-  if (!isEventTarget(target)) return () => {};
-  const onStorage = (event: unknown): void => {
-    const { key: changedKey, newValue, oldValue, storageArea } = event as StorageEventLike;
-    // `key` is null when the whole storage was cleared.
+): (() => void) =>
+  listen(scope().window, ['storage'], ({ key: changedKey, newValue, oldValue, storageArea }: StorageEventLike) => {
+    // `key` is null when the whole storage was cleared; `oldValue` is then `undefined`.
     if (storageArea === storage && (changedKey === key || changedKey === null)) {
-      // `oldValue` is `undefined` for a clear of the whole storage.
       listener(newValue ?? null, changedKey === null ? undefined : (oldValue ?? null));
     }
-  };
-  target.addEventListener('storage', onStorage as () => void);
-  return () => target.removeEventListener('storage', onStorage as () => void);
-}
+  });
 
-function createRandomId(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (typeof crypto?.randomUUID === 'function') return crypto.randomUUID();
-  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}-${Math.random().toString(36).slice(2)}`;
-}
+/** A random id: a UUID where the platform makes them (secure contexts, Node), else one from the clock and `Math.random`. */
+const createRandomId = (): string =>
+  (scope().crypto as { randomUUID?: () => string } | undefined)?.randomUUID?.() ??
+  [Date.now(), Math.random(), Math.random()].map((part) => part.toString(36)).join('-');
 
 /** Builds the environment for one manager, reading globals only now, when the manager is created. */
 export function createEnvironment(
@@ -151,34 +148,33 @@ export function createEnvironment(
   },
   pageOrigin: string | null,
 ): Environment {
-  const userFetch = options.fetch;
+  const { fetch: userFetch, lockWaitMs } = options;
   const overrides = options.environment ?? {};
   const timers = {
     setTimeout: overrides.setTimeout ?? ((callback: () => void, delayMs: number) => setTimeout(callback, delayMs)),
     clearTimeout:
       overrides.clearTimeout ?? ((handle: unknown) => clearTimeout(handle as ReturnType<typeof setTimeout>)),
   };
-  const lockManager = findLockManager();
-  const performance = (globalThis as { performance?: { now?: () => number } }).performance;
+  const locks = findLockManager();
+  const wallClock = (): number => Date.now();
   return {
-    now: overrides.now ?? (() => Date.now()),
+    now: overrides.now ?? wallClock,
     monotonicNow:
       overrides.monotonicNow ??
-      (typeof performance?.now === 'function' ? () => (globalThis.performance as Performance).now() : () => Date.now()),
+      (typeof (scope().performance as Partial<Performance> | undefined)?.now === 'function'
+        ? () => (scope().performance as Performance).now()
+        : wallClock),
     ...timers,
     random: overrides.random ?? (() => Math.random()),
     lock:
-      overrides.lock ??
-      (lockManager
-        ? createWebLock(lockManager, timers, options.lockWaitMs)
-        : createInProcessLock(timers, options.lockWaitMs)),
+      overrides.lock ?? (locks ? createWebLock(locks, timers, lockWaitMs) : createInProcessLock(timers, lockWaitMs)),
     lockGiven: overrides.lock !== undefined,
     createChannel: overrides.createChannel ?? ((name) => openDefaultChannel(name, options.channelNamed === true)),
-    locks: lockManager,
+    locks,
     onStorageChange: subscribeToStorageEvents,
     createId: createRandomId,
     // Called as a plain function: a browser's fetch throws "Illegal invocation" when called on another object.
-    fetch: userFetch ? (input, init) => userFetch(input, init) : (input, init) => globalThis.fetch(input, init),
+    fetch: (input, init) => (userFetch ?? globalThis.fetch)(input, init),
     pageOrigin,
     onResume: options.onResume ?? subscribeToBrowserResume,
   };

@@ -12,6 +12,19 @@ export function callSafely<T>(listener: (value: T) => void, value: T): void {
   }
 }
 
+/** Calls the listeners there are when called (one added meanwhile waits for the next time). */
+const notify = <T>(listeners: Set<(value: T) => void> | undefined, value: T): void => {
+  for (const listener of [...(listeners ?? [])]) callSafely(listener, value);
+};
+
+/** Adds `item` to `set`; returns what removes it. */
+const addTo = <T>(set: Set<T>, item: T): (() => void) => {
+  set.add(item);
+  return () => {
+    set.delete(item);
+  };
+};
+
 /** Typed events with `on(event, handler) → off`. */
 export interface Emitter {
   on<E extends TokenManagerEventName>(event: E, handler: (payload: TokenManagerEvents[E]) => void): () => void;
@@ -20,24 +33,14 @@ export interface Emitter {
 }
 
 export function createEmitter(): Emitter {
-  const handlers = new Map<TokenManagerEventName, Set<(payload: never) => void>>();
+  const handlers = new Map<unknown, Set<(payload: never) => void>>();
   return {
     on(event, handler) {
-      let set = handlers.get(event);
-      if (!set) {
-        set = new Set();
-        handlers.set(event, set);
-      }
-      set.add(handler);
-      return () => {
-        set.delete(handler);
-      };
+      const set = handlers.get(event) ?? new Set();
+      handlers.set(event, set);
+      return addTo(set, handler);
     },
-    emit(event, payload) {
-      const set = handlers.get(event);
-      if (!set) return;
-      for (const handler of [...set]) callSafely(handler as (value: typeof payload) => void, payload);
-    },
+    emit: (event, payload) => notify(handlers.get(event) as Set<(value: typeof payload) => void> | undefined, payload),
     clear: () => handlers.clear(),
   };
 }
@@ -56,18 +59,12 @@ export function createSnapshot(initial: AuthState): Snapshot {
   const listeners = new Set<(state: AuthState) => void>();
   return {
     get: () => state,
-    set(next, silent = false) {
+    set(next, silent) {
       if (sameAuthState(state, next)) return;
       state = Object.freeze({ ...next });
-      if (silent) return;
-      for (const listener of [...listeners]) callSafely(listener, state);
+      if (!silent) notify(listeners, state);
     },
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => {
-        listeners.delete(listener);
-      };
-    },
+    subscribe: (listener) => addTo(listeners, listener),
     clearListeners: () => listeners.clear(),
   };
 }
@@ -81,7 +78,7 @@ export interface Latch {
 export function createLatch(): Latch {
   let open = (): void => {};
   const promise = new Promise<void>((resolve) => {
-    open = resolve;
+    open = () => resolve();
   });
-  return { promise, open: () => open() };
+  return { promise, open };
 }

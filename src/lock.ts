@@ -21,27 +21,26 @@ type Timers = {
 };
 
 /** Queues of the in-process lock, by name; shared by every manager of this realm. */
-const tails = new Map<string, Promise<void>>();
+const tails = new Map<string, Promise<unknown>>();
 
 /**
  * A lock within one JavaScript realm: managers in the same page or process that share a name take turns.
  * Waiting ends after `waitLimitMs`; the waiter then runs without the lock.
  */
-export function createInProcessLock(timers: Timers, waitLimitMs = LOCK_WAIT_LIMIT_MS): Lock {
-  return async (name, fn) => {
-    const previous = tails.get(name) ?? Promise.resolve();
+export const createInProcessLock =
+  (timers: Timers, waitLimitMs = LOCK_WAIT_LIMIT_MS): Lock =>
+  async (name, fn) => {
+    const previous = tails.get(name);
     let release!: () => void;
-    const current = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const tail = previous.then(() => current);
+    // The next caller waits for this one and for every one before it (one that gave up waiting may end first).
+    const tail = Promise.all([previous, new Promise<void>((resolve) => (release = resolve))]);
     tails.set(name, tail);
     let handle: unknown;
-    const waitLimit = new Promise<void>((resolve) => {
-      handle = timers.setTimeout(resolve, waitLimitMs);
-    });
     try {
-      await Promise.race([previous, waitLimit]);
+      await Promise.race([
+        previous,
+        new Promise<void>((resolve) => (handle = timers.setTimeout(resolve, waitLimitMs))),
+      ]);
       timers.clearTimeout(handle);
       return await fn();
     } finally {
@@ -49,7 +48,6 @@ export function createInProcessLock(timers: Timers, waitLimitMs = LOCK_WAIT_LIMI
       if (tails.get(name) === tail) tails.delete(name);
     }
   };
-}
 
 /** The part of the Web Locks API (`navigator.locks`) the manager uses. */
 export interface LockManagerLike {
@@ -76,9 +74,8 @@ export function createWebLock(locks: LockManagerLike, timers: Timers, waitLimitM
       });
     } catch (error) {
       if (granted) throw error;
-      return fn();
-    } finally {
       timers.clearTimeout(handle);
+      return fn();
     }
   };
 }

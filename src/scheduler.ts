@@ -17,50 +17,48 @@ export interface Scheduler {
 
 export function createScheduler(environment: Pick<Environment, 'setTimeout' | 'clearTimeout'> & Clocks): Scheduler {
   let handle: unknown = null;
-  let pending: { due: Due; action: () => void } | null = null;
+  let due: Due | null = null;
+  let action = (): void => {};
 
-  const clearHandle = (): void => {
+  const stop = (): void => {
     if (handle !== null) environment.clearTimeout(handle);
     handle = null;
   };
 
-  const arm = (): void => {
-    clearHandle();
-    if (!pending) return;
-    const { due } = pending;
-    const delayMs = Math.min(
-      Math.max(0, due.wall - environment.now()),
-      Math.max(0, due.mono - environment.monotonicNow()),
-      MAX_TIMER_DELAY_MS,
-    );
-    handle = environment.setTimeout(onTimer, delayMs);
-  };
-
   const runIfDue = (): boolean => {
-    if (!pending || !isReached(pending.due, environment)) return false;
-    const { action } = pending;
-    pending = null;
-    clearHandle();
+    if (!due || !isReached(due, environment)) return false;
+    due = null;
+    stop();
     action();
     return true;
   };
 
-  function onTimer(): void {
-    handle = null;
-    if (!runIfDue()) arm();
-  }
+  const arm = (): void => {
+    stop();
+    if (!due) return;
+    // The sooner of the two clocks, never past what a timer can wait: a timer that fires early re-arms.
+    const delayMs = Math.min(due.wall - environment.now(), due.mono - environment.monotonicNow(), MAX_TIMER_DELAY_MS);
+    handle = environment.setTimeout(
+      () => {
+        handle = null;
+        if (!runIfDue()) arm();
+      },
+      Math.max(0, delayMs),
+    );
+  };
 
   return {
-    schedule(due, action) {
-      pending = { due, action };
+    schedule(nextDue, nextAction) {
+      due = nextDue;
+      action = nextAction;
       arm();
     },
     check() {
       runIfDue();
     },
     cancel() {
-      pending = null;
-      clearHandle();
+      due = null;
+      stop();
     },
   };
 }

@@ -52,31 +52,30 @@ export interface Clocks {
  * is later still, so that a tab which has seen nothing yet still orders its login after older ones. Two tabs
  * that have heard of each other are ordered by the counter alone, whatever their clocks say.
  */
-export function nextStamp(clock: number, now: number): number {
-  return Math.min(MAX_STAMP, Math.max(clock + 1, Math.floor(now)));
-}
+export const nextStamp = (clock: number, now: number): number =>
+  Math.min(MAX_STAMP, Math.max(clock + 1, Math.floor(now)));
+
+/** Negative, positive or 0 as string `a` sorts before, after or with `b`. */
+const order = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Negative when login `a` comes before `b`, positive after, 0 for the same login. */
-export function compareLogins(a: LoginKey, b: LoginKey): number {
-  if (a.stamp !== b.stamp) return a.stamp - b.stamp;
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
+export const compareLogins = (a: LoginKey, b: LoginKey): number => a.stamp - b.stamp || order(a.id, b.id);
 
 /**
  * Orders token sets: token sets of one login by refresh count, then (two tabs refreshed at once) by the token
  * itself; token sets of different logins by their logins.
  */
-export function compareSessions(a: SessionRecord, b: SessionRecord): number {
-  if (!isSameLogin(a, b)) return compareLogins(a, b);
-  if (a.seq !== b.seq) return a.seq - b.seq;
-  return a.accessToken < b.accessToken ? -1 : a.accessToken > b.accessToken ? 1 : 0;
-}
+export const compareSessions = (a: SessionRecord, b: SessionRecord): number =>
+  isSameLogin(a, b) ? a.seq - b.seq || order(a.accessToken, b.accessToken) : compareLogins(a, b);
 
 /**
  * One login, whatever its stamp: a login's id is made from its first token set (see `loginIdOf`), so tabs that
  * each `setTokens()` the same tokens hold one login, and its refreshes in any tab continue it.
  */
 export const isSameLogin = (a: LoginKey, b: LoginKey): boolean => a.id === b.id;
+
+/** Eight hex digits of a 32-bit unsigned value. */
+const hex = (value: number): string => value.toString(16).padStart(8, '0');
 
 /**
  * The id of a login, from its first token set (FNV-1a, 64 bits): the same tokens give the same login, and a
@@ -91,11 +90,10 @@ export function loginIdOf(accessToken: string, refreshToken: string | null = nul
     low = (low ^ text.charCodeAt(index)) >>> 0;
     // Multiply the 64-bit value by the FNV prime 2^40 + 0x1b3, in 32-bit halves.
     const lowProduct = low * 0x1b3;
-    const carry = Math.floor(lowProduct / 0x100000000);
-    high = (high * 0x1b3 + (low << 8) + carry) >>> 0;
+    high = (high * 0x1b3 + (low << 8) + Math.floor(lowProduct / 0x100000000)) >>> 0;
     low = lowProduct >>> 0;
   }
-  return `l${high.toString(16).padStart(8, '0')}${low.toString(16).padStart(8, '0')}`;
+  return `l${hex(high)}${hex(low)}`;
 }
 
 /**
@@ -103,12 +101,11 @@ export function loginIdOf(accessToken: string, refreshToken: string | null = nul
  * (two tabs that each `setTokens()` what one login returned). Its answer then continues `current`, since the
  * refresh token they share was just spent.
  */
-export function continuesFrom(current: Session, from: Session): boolean {
-  if (isSameLogin(current, from)) return true;
-  return current.refreshToken !== null
+export const continuesFrom = (current: Session, from: Session): boolean =>
+  isSameLogin(current, from) ||
+  (current.refreshToken !== null
     ? current.refreshToken === from.refreshToken
-    : current.accessToken === from.accessToken;
-}
+    : current.accessToken === from.accessToken);
 
 /**
  * Whether `session` is ended by the logout `floor`: it was signed in at or before that logout. A login with the
@@ -117,101 +114,106 @@ export function continuesFrom(current: Session, from: Session): boolean {
 export const isEndedBy = (session: LoginKey, floor: LoginKey | null): boolean =>
   floor !== null && session.stamp <= floor.stamp;
 
+type TokenPair = Pick<SessionRecord, 'accessToken' | 'refreshToken'>;
+
 /** The tokens that name a session's token set for a logout: a login of the same tokens ends with it. */
-export const tokensOf = (session: SessionRecord): string[] =>
-  session.refreshToken === null ? [session.accessToken] : [session.accessToken, session.refreshToken];
+export const tokensOf = (session: TokenPair): string[] =>
+  [session.accessToken, session.refreshToken].filter((token): token is string => token !== null);
 
 /** Whether `session` holds one of `tokens` (tokens of a session that ended). */
-export const holdsAny = (
-  session: Pick<SessionRecord, 'accessToken' | 'refreshToken'>,
-  tokens: readonly string[],
-): boolean =>
-  tokens.includes(session.accessToken) || (session.refreshToken !== null && tokens.includes(session.refreshToken));
+export const holdsAny = (session: TokenPair, tokens: readonly string[]): boolean =>
+  tokensOf(session).some((token) => tokens.includes(token));
 
-const isCount = (value: unknown): value is number =>
-  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= MAX_STAMP;
-const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
-export const isId = (value: unknown): value is string =>
-  typeof value === 'string' && value.length > 0 && value.length <= 128;
+/** A check of one field of a value from outside (storage, another tab). */
+export type Check = (value: unknown) => boolean;
+/** The fields of a record and their checks; fields not named are neither checked nor copied. */
+export type Schema = Readonly<Record<string, Check>>;
 
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
 
-export function isLoginKey(value: unknown): value is LoginKey {
-  return isObject(value) && isCount(value.stamp) && isId(value.id);
-}
+/** Whether `value` is an object whose fields pass the checks of `schema`. */
+export const matches = (value: unknown, schema: Schema): value is Record<string, unknown> =>
+  isObject(value) && Object.entries(schema).every(([field, check]) => check(value[field]));
+
+const isCount: Check = (value) =>
+  Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_STAMP;
+export const isId: Check = (value) => typeof value === 'string' && value !== '' && value.length <= 128;
+export const nullOr =
+  (check: Check): Check =>
+  (value) =>
+    value === null || check(value);
+
+/** The fields of a login key, in the order they are written. */
+export const LOGIN_KEY: Schema = { stamp: isCount, id: isId };
+/** The fields of a session record, in the order they are written (storage and channel formats). */
+const SESSION_RECORD: Schema = {
+  id: isId,
+  stamp: isCount,
+  seq: isCount,
+  accessToken: isHeaderSafeToken,
+  refreshToken: nullOr((value) => typeof value === 'string'),
+  expiresAt: nullOr(Number.isFinite),
+  receivedAt: Number.isFinite,
+};
+
+export const isLoginKey = (value: unknown): value is LoginKey => matches(value, LOGIN_KEY);
 
 /** Whether `value` is a well-formed session record (from storage or another tab). */
-export function isSessionRecord(value: unknown): value is SessionRecord {
-  if (!isLoginKey(value)) return false;
-  const { seq, accessToken, refreshToken, expiresAt, receivedAt } = value as unknown as Record<string, unknown>;
-  return (
-    isCount(seq) &&
-    isHeaderSafeToken(accessToken) &&
-    (refreshToken === null || typeof refreshToken === 'string') &&
-    (expiresAt === null || isFiniteNumber(expiresAt)) &&
-    isFiniteNumber(receivedAt)
-  );
-}
+export const isSessionRecord = (value: unknown): value is SessionRecord => matches(value, SESSION_RECORD);
 
-export function toRecord(session: SessionRecord): SessionRecord {
-  const { id, stamp, seq, accessToken, refreshToken, expiresAt, receivedAt } = session;
-  return { id, stamp, seq, accessToken, refreshToken, expiresAt, receivedAt };
-}
+/** A session and the latest logout, either `null`: what storage holds, and what a tab answers a query with. */
+export const SESSION_AND_FLOOR: Schema = { session: nullOr(isSessionRecord), floor: nullOr(isLoginKey) };
 
-export const toLoginKey = ({ stamp, id }: LoginKey): LoginKey => ({ stamp, id });
+/** A copy of the fields `schema` names, in its order. */
+const pick = <T extends object>(value: T, schema: Schema): T =>
+  Object.fromEntries(Object.keys(schema).map((field) => [field, value[field as keyof T]])) as T;
+
+export const toRecord = (session: SessionRecord): SessionRecord => pick(session, SESSION_RECORD);
+
+export const toLoginKey = (key: LoginKey): LoginKey => pick(key, LOGIN_KEY);
 
 /** The monotonic reading that matches a wall-clock time in the past; never later than now. */
-function monoAt(wallMs: number, clocks: Clocks): number {
-  return clocks.monotonicNow() - Math.max(0, clocks.now() - wallMs);
-}
+const monoAt = (wallMs: number, clocks: Clocks): number => clocks.monotonicNow() - Math.max(0, clocks.now() - wallMs);
+
+/** A frozen session of a record's fields (any others of `fields` are left out). */
+const sessionOf = (
+  fields: SessionRecord & Pick<Session, 'claims'>,
+  receivedMono: number,
+  history: readonly string[],
+): Session => Object.freeze({ ...toRecord(fields), claims: fields.claims, receivedMono, history });
 
 /** The session of a validated record (from storage or another tab); claims are decoded again, not trusted. */
 export function restoreSession(record: SessionRecord, clocks: Clocks, history: readonly string[] = []): Session {
   const claims = decodeClaims(record.accessToken);
-  return Object.freeze({
-    ...toRecord(record),
-    claims: claims && Object.freeze(claims),
-    receivedMono: monoAt(record.receivedAt, clocks),
-    history,
-  });
+  return sessionOf({ ...record, claims: claims && Object.freeze(claims) }, monoAt(record.receivedAt, clocks), history);
 }
 
 /** A new login's session; `receivedMono` is the monotonic reading taken with `tokens.receivedAt`. */
-export function startSession(tokens: TokenSet, key: LoginKey, receivedMono: number): Session {
-  return Object.freeze({
-    ...toLoginKey(key),
-    seq: 0,
-    accessToken: tokens.accessToken,
-    refreshToken: tokens.refreshToken ?? null,
-    expiresAt: tokens.expiresAt,
-    receivedAt: tokens.receivedAt,
-    claims: tokens.claims,
+export const startSession = (tokens: TokenSet, key: LoginKey, receivedMono: number): Session =>
+  sessionOf(
+    { ...tokens, stamp: key.stamp, id: key.id, seq: 0, refreshToken: tokens.refreshToken ?? null },
     receivedMono,
-    history: [],
-  });
-}
+    [],
+  );
 
 /** The session after `previous` was refreshed with `tokens`: same login, next `seq`, refresh token kept when none came. */
-export function refreshedSession(previous: Session, tokens: TokenSet, clocks: Clocks): Session {
-  return Object.freeze({
-    ...toLoginKey(previous),
-    seq: previous.seq + 1,
-    accessToken: tokens.accessToken,
-    refreshToken: tokens.refreshToken === undefined ? previous.refreshToken : tokens.refreshToken,
-    expiresAt: tokens.expiresAt,
-    receivedAt: tokens.receivedAt,
-    claims: tokens.claims,
-    receivedMono: monoAt(tokens.receivedAt, clocks),
-    history: followingHistory(previous),
-  });
-}
+export const refreshedSession = (previous: Session, tokens: TokenSet, clocks: Clocks): Session =>
+  sessionOf(
+    {
+      ...tokens,
+      stamp: previous.stamp,
+      id: previous.id,
+      seq: previous.seq + 1,
+      refreshToken: tokens.refreshToken === undefined ? previous.refreshToken : tokens.refreshToken,
+    },
+    monoAt(tokens.receivedAt, clocks),
+    followingHistory(previous),
+  );
 
 /** The history a later token set of `previous`'s login carries. */
-export function followingHistory(previous: Session): readonly string[] {
-  return [previous.accessToken, ...previous.history].slice(0, HISTORY_LENGTH);
-}
+export const followingHistory = (previous: Session): readonly string[] =>
+  [previous.accessToken, ...previous.history].slice(0, HISTORY_LENGTH);
 
 /** A point in time on both clocks: reached when either clock says so. */
 export interface Due {
@@ -228,22 +230,26 @@ const afterReceipt = (session: Session, offsetMs: number): Due => ({
   mono: session.receivedMono + offsetMs,
 });
 
+/** How long the token set lives from its receipt (negative when it arrived expired); `null` when it never expires. */
+const lifetimeOf = ({ expiresAt, receivedAt }: Session): number | null =>
+  expiresAt === null ? null : expiresAt - receivedAt;
+
 /**
  * When the proactive refresh is due: `refreshMarginMs` before expiry, but never more than half the
  * lifetime, so a short-lived token is not refreshed the moment it arrives. `null` when it never expires.
  */
 export function refreshDue(session: Session, refreshMarginMs: number): Due | null {
-  if (session.expiresAt === null) return null;
-  const lifetimeMs = Math.max(0, session.expiresAt - session.receivedAt);
+  const lifetime = lifetimeOf(session);
+  if (lifetime === null) return null;
+  const lifetimeMs = Math.max(0, lifetime);
   return afterReceipt(session, lifetimeMs - Math.min(refreshMarginMs, lifetimeMs / 2));
 }
 
 /** Whether the access token has lapsed. */
-export function isExpired(session: Session, clocks: Clocks): boolean {
-  if (session.expiresAt === null) return false;
-  return isReached(afterReceipt(session, session.expiresAt - session.receivedAt), clocks);
-}
+export const isExpired = (session: Session, clocks: Clocks): boolean => {
+  const lifetime = lifetimeOf(session);
+  return lifetime !== null && isReached(afterReceipt(session, lifetime), clocks);
+};
 
 /** Whether a token set has no lifetime left the moment it arrives (a server or clock gone wrong). */
-export const isBornExpired = (session: Session): boolean =>
-  session.expiresAt !== null && session.expiresAt <= session.receivedAt;
+export const isBornExpired = (session: Session): boolean => (lifetimeOf(session) ?? 1) <= 0;

@@ -4,9 +4,10 @@ import {
   compareSessions,
   holdsAny,
   isEndedBy,
-  isLoginKey,
-  isSessionRecord,
+  isObject,
   type LoginKey,
+  matches,
+  SESSION_AND_FLOOR,
   type SessionRecord,
   toLoginKey,
   toRecord,
@@ -44,25 +45,14 @@ export interface Stored {
   readonly floor: LoginKey | null;
 }
 
-export function serializeStored({ session, floor }: Stored): string {
-  return JSON.stringify({
-    v: STORAGE_FORMAT_VERSION,
-    session: session && toRecord(session),
-    floor: floor && toLoginKey(floor),
-  });
-}
+/** The fields of a stored value and nothing else (a session as the manager holds it has more). */
+const copyStored = ({ session, floor }: Stored): Stored => ({
+  session: session && toRecord(session),
+  floor: floor && toLoginKey(floor),
+});
 
-/** The first format held one session with a `sessionId` and no order: it becomes a login stamped when received. */
-function fromVersion1(data: Record<string, unknown>): Stored | undefined {
-  const { sessionId, receivedAt } = data;
-  const session = {
-    ...data,
-    id: sessionId,
-    stamp: typeof receivedAt === 'number' ? Math.max(0, Math.floor(receivedAt)) : receivedAt,
-    seq: 0,
-  };
-  return isSessionRecord(session) ? { session: toRecord(session), floor: null } : undefined;
-}
+export const serializeStored = (stored: Stored): string =>
+  JSON.stringify({ v: STORAGE_FORMAT_VERSION, ...copyStored(stored) });
 
 /** Parses stored text; `undefined` when it is not a stored session (corrupt, foreign or of an unknown version). */
 export function parseStored(text: string): Stored | undefined {
@@ -72,23 +62,29 @@ export function parseStored(text: string): Stored | undefined {
   } catch {
     return undefined;
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) return undefined;
-  const record = data as Record<string, unknown>;
-  if (record.v === 1) return fromVersion1(record);
-  if (record.v !== STORAGE_FORMAT_VERSION) return undefined;
-  const { session, floor } = record;
-  if (!(session === null || isSessionRecord(session)) || !(floor === null || isLoginKey(floor))) return undefined;
-  return { session: session && toRecord(session), floor: floor && toLoginKey(floor) };
+  if (!isObject(data)) return undefined;
+  const { v, receivedAt } = data;
+  // The first format held one session with a `sessionId` and no order: it becomes a login stamped when received.
+  const stored =
+    v === 1
+      ? {
+          session: {
+            ...data,
+            id: data.sessionId,
+            stamp: typeof receivedAt === 'number' ? Math.max(0, Math.floor(receivedAt)) : receivedAt,
+            seq: 0,
+          },
+          floor: null,
+        }
+      : data;
+  return (v === 1 || v === STORAGE_FORMAT_VERSION) && matches(stored, SESSION_AND_FLOOR)
+    ? copyStored(stored as unknown as Stored)
+    : undefined;
 }
 
-function isPromiseLike<T>(value: unknown): value is PromiseLike<T> {
-  try {
-    return typeof (value as PromiseLike<T> | null)?.then === 'function';
-  } catch {
-    // A value whose `then` throws is no promise and no stored text either: read as unreadable.
-    return false;
-  }
-}
+/** What stored text (or whatever `getItem` gave) holds: `null` when nothing, `undefined` when unreadable. */
+const parseItem = (item: unknown): Stored | null | undefined =>
+  item === null || item === undefined ? null : typeof item === 'string' ? parseStored(item) : undefined;
 
 /** Result of reading the stored session. */
 export type StoredRead =
@@ -96,6 +92,12 @@ export type StoredRead =
   | { kind: 'stored'; stored: Stored }
   | { kind: 'corrupt' }
   | { kind: 'failed'; error: StorageError };
+
+const interpret = (item: unknown): StoredRead => {
+  const stored = parseItem(item);
+  return stored ? { kind: 'stored', stored } : stored === null ? { kind: 'empty' } : { kind: 'corrupt' };
+};
+const readFailed = (error: unknown): StoredRead => ({ kind: 'failed', error: error as StorageError });
 
 /**
  * The session's storage: sync or async underneath, it never throws and no call of the manager waits on it for
@@ -125,30 +127,18 @@ export interface Wanted extends Stored {
   readonly endedTokens: readonly string[];
 }
 
-/** Whether `stored` is newer than `wanted`: a later token set, or a logout that ends `wanted`'s login. */
-function holdsNewer(stored: Stored, wanted: Wanted): boolean {
-  if (wanted.session === null) {
-    return (
-      stored.session !== null &&
-      !isEndedBy(stored.session, wanted.floor) &&
-      !holdsAny(stored.session, wanted.endedTokens)
-    );
-  }
-  if (stored.floor && isEndedBy(wanted.session, stored.floor)) return true;
-  return stored.session !== null && compareSessions(stored.session, wanted.session) > 0;
-}
-
-function holdsSame(stored: Stored, wanted: Stored): boolean {
-  const sameSession =
-    stored.session === null || wanted.session === null
-      ? stored.session === wanted.session
-      : compareSessions(stored.session, wanted.session) === 0;
-  const sameFloor =
-    stored.floor === null || wanted.floor === null
-      ? stored.floor === wanted.floor
-      : compareLogins(stored.floor, wanted.floor) === 0;
-  return sameSession && (sameFloor || wanted.session !== null);
-}
+/**
+ * Whether what the storage holds stays as it is: it is `wanted` already, or newer (a later token set, or a
+ * logout that ends `wanted`'s login; for a logout, a session it does not end, or a logout at least as late).
+ */
+const keeps = ({ session, floor }: Stored, wanted: Wanted): boolean =>
+  wanted.session
+    ? isEndedBy(wanted.session, floor) || (session !== null && compareSessions(session, wanted.session) >= 0)
+    : session
+      ? !isEndedBy(session, wanted.floor) && !holdsAny(session, wanted.endedTokens)
+      : wanted.floor
+        ? floor !== null && compareLogins(floor, wanted.floor) >= 0
+        : floor === null;
 
 export function createSessionStore(
   storage: TokenStorage,
@@ -156,104 +146,55 @@ export function createSessionStore(
   timers: Timers,
   onError: (error: StorageError) => void,
 ): SessionStore {
-  const timeoutError = (action: string): StorageError =>
-    new StorageError(`${action} "${key}" in storage took longer than ${STORAGE_TIMEOUT_MS} ms`);
+  const failure = (action: string, what: string, options?: { cause: unknown }): StorageError =>
+    new StorageError(`${action} storage key "${key}" ${what}`, options);
 
   /**
-   * Settles with `promise`, or rejects with a `StorageError` after `STORAGE_TIMEOUT_MS`. A call that settles
-   * after that may have changed the storage behind the manager's back, so the latest wanted value is then
-   * written again.
+   * Settles with a storage call's `promise`, or rejects with a `StorageError` naming the call when it fails or
+   * takes longer than `STORAGE_TIMEOUT_MS`. A call that settles after that may have changed the storage behind
+   * the manager's back: `late()` then writes the latest wanted value again.
    */
-  const watched = <T>(action: string, promise: Promise<T>): Promise<T> =>
+  const within = <T>(action: string, promise: PromiseLike<T>, late?: () => void): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       let timedOut = false;
       const handle = timers.setTimeout(() => {
         timedOut = true;
-        reject(timeoutError(action));
+        reject(failure(action, `timed out after ${STORAGE_TIMEOUT_MS} ms`));
       }, STORAGE_TIMEOUT_MS);
-      const settle = (): void => {
+      const settle = (succeeded: boolean) => (value: unknown) => {
         timers.clearTimeout(handle);
-        if (timedOut) rewrite();
+        if (timedOut) late?.();
+        if (succeeded) resolve(value as T);
+        else reject(failure(action, 'failed', { cause: value }));
       };
-      promise.then(
-        (value) => {
-          settle();
-          resolve(value);
-        },
-        (error: unknown) => {
-          settle();
-          reject(error);
-        },
-      );
+      Promise.resolve(promise).then(settle(true), settle(false));
     });
 
-  /** Reports a failed call: its time-out as it is, anything else as the cause of a `StorageError`. */
-  const reportFailure = (action: string, error: unknown): void =>
-    onError(
-      error instanceof StorageError
-        ? error
-        : new StorageError(`${action} "${key}" in storage failed`, { cause: error }),
-    );
-
-  /** One storage call: `true` when it succeeded. */
-  const call = async (action: string, operation: () => void | Promise<void>): Promise<boolean> => {
+  /** One storage call: `[its result]`, or `undefined` when it failed or timed out (reported). */
+  const call = async <T>(action: string, operation: () => T | PromiseLike<T>): Promise<[T] | undefined> => {
     try {
-      await watched(action, Promise.resolve().then(operation));
-      return true;
+      return [await within(action, Promise.resolve().then(operation), request)];
     } catch (error) {
-      reportFailure(action, error);
-      return false;
+      onError(error as StorageError);
     }
   };
 
-  const interpret = (text: unknown): StoredRead => {
-    if (text === null || text === undefined) return { kind: 'empty' };
-    const stored = typeof text === 'string' ? parseStored(text) : undefined;
-    return stored ? { kind: 'stored', stored } : { kind: 'corrupt' };
-  };
-  const readFailed = (cause: unknown): StoredRead => ({
-    kind: 'failed',
-    error: new StorageError(`reading "${key}" from storage failed`, { cause }),
-  });
-
-  /** What the storage holds now, for a write to compare with; `undefined` when it cannot be read. */
-  const readForCompare = async (): Promise<Stored | null | undefined> => {
-    try {
-      const read = interpret(
-        await watched(
-          'reading',
-          Promise.resolve().then(() => storage.getItem(key)),
-        ),
-      );
-      return read.kind === 'stored' ? read.stored : read.kind === 'empty' ? null : undefined;
-    } catch (error) {
-      reportFailure('reading', error);
-      return undefined;
-    }
-  };
-
-  /** Writes `wanted`; `false` when the storage may still hold something stale (both a write and a removal failed). */
-  const apply = async (wanted: Wanted): Promise<boolean> => {
-    const stored = await readForCompare();
-    if (stored && (holdsNewer(stored, wanted) || holdsSame(stored, wanted))) return true;
-    if (wanted.floor === null && wanted.session === null) {
-      // Nothing to keep (unreadable data is being cleared): the key goes.
-      return stored === null || (await call('removing', () => storage.removeItem(key)));
-    }
-    // A stored logout at least as late as this one stays as it is.
-    if (
-      !wanted.session &&
-      stored?.session === null &&
-      stored.floor &&
-      compareLogins(stored.floor, wanted.floor as LoginKey) >= 0
-    ) {
-      return true;
-    }
+  /** Writes `wanted`; falsy when the storage may still hold something stale (both a write and a removal failed). */
+  const apply = async (wanted: Wanted): Promise<unknown> => {
+    // What the storage holds now, to compare with; `undefined` when it cannot be read.
+    const read = await call('reading', () => storage.getItem(key));
+    const stored = read && parseItem(read[0]);
     // A session is written; a logout leaves a tombstone (no token, only the logout's stamp), so that a tab that
     // reloads before the logout's message reached it, or with its clock set back, still knows the logout. When
     // the write fails, what was stored goes (an older token set, its refresh token spent, or the ended session).
-    if (await call('writing', () => storage.setItem(key, serializeStored(wanted)))) return true;
-    return stored === null || (await call('removing', () => storage.removeItem(key)));
+    // With nothing to keep (unreadable data is being cleared), the key goes.
+    return (
+      (stored && keeps(stored, wanted)) ||
+      ((wanted.session || wanted.floor) &&
+        (await call('writing', () => storage.setItem(key, serializeStored(wanted))))) ||
+      stored === null ||
+      call('removing', () => storage.removeItem(key))
+    );
   };
 
   /** Tries again, a few times, to leave nothing stale behind when both a write and a removal failed. */
@@ -261,39 +202,34 @@ export function createSessionStore(
     if (attempt > STALE_RETRIES) return;
     // Only while nothing newer was asked for since: a later write or logout takes over then.
     const version = requested;
-    timers.setTimeout(() => {
-      void (async () => {
-        if (wanted === null || version !== requested || running) return;
-        if (!(await apply(wanted))) retryLater(attempt + 1);
-      })();
+    timers.setTimeout(async () => {
+      if (version === requested && !running && !(await apply(wanted as Wanted))) retryLater(attempt + 1);
     }, STORAGE_TIMEOUT_MS * attempt);
   };
 
-  let wanted: Wanted | null = null;
+  let wanted: Wanted | undefined;
   let requested = 0;
   let done = 0;
   let running = false;
-  const waiters = new Set<{ version: number; resolve: () => void }>();
+  /** Callers of `settled()`: the version they wait for, and how to tell them. */
+  let waiters: [version: number, resolve: () => void][] = [];
 
   /** Callers wait for the write, but never longer than a storage call may take; the write goes on. */
-  const settled = (): Promise<void> => {
-    if (done >= requested) return Promise.resolve();
-    const version = requested;
-    return new Promise<void>((resolve) => {
+  const settled = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (done >= requested) return resolve();
       const handle = timers.setTimeout(resolve, STORAGE_TIMEOUT_MS);
-      waiters.add({
-        version,
-        resolve: () => {
+      waiters.push([
+        requested,
+        () => {
           timers.clearTimeout(handle);
           resolve();
         },
-      });
+      ]);
     });
-  };
 
-  /** Writes the latest wanted value once more (after a call that timed out has settled). */
-  function rewrite(): void {
-    if (wanted === null) return;
+  /** Writes the latest wanted value (once more, after a call that timed out has settled). */
+  function request(): void {
     requested += 1;
     if (!running) void drain();
   }
@@ -304,42 +240,30 @@ export function createSessionStore(
       const version = requested;
       if (!(await apply(wanted as Wanted))) retryLater(1);
       done = version;
-      for (const waiter of [...waiters]) {
-        if (waiter.version <= done) {
-          waiters.delete(waiter);
-          waiter.resolve();
-        }
-      }
+      waiters = waiters.filter(([waitsFor, resolve]) => waitsFor > done || resolve());
     }
     running = false;
   };
 
   return {
     read() {
-      let result: ReturnType<TokenStorage['getItem']>;
+      let item: unknown;
       try {
-        result = storage.getItem(key);
+        item = storage.getItem(key);
       } catch (cause) {
-        return readFailed(cause);
+        return readFailed(failure('reading', 'failed', { cause }));
       }
-      if (!isPromiseLike(result)) return interpret(result);
-      return new Promise<StoredRead>((resolve) => {
-        const handle = timers.setTimeout(
-          () => resolve({ kind: 'failed', error: timeoutError('reading') }),
-          STORAGE_TIMEOUT_MS,
-        );
-        Promise.resolve(result)
-          .then(interpret, readFailed)
-          .then((read) => {
-            timers.clearTimeout(handle);
-            resolve(read);
-          });
-      });
+      let pending = false;
+      try {
+        pending = typeof (item as PromiseLike<unknown> | null)?.then === 'function';
+      } catch {
+        // A value whose `then` throws is no promise and no stored text either: read as unreadable.
+      }
+      return pending ? within('reading', item as PromiseLike<unknown>).then(interpret, readFailed) : interpret(item);
     },
     sync(next) {
       wanted = next;
-      requested += 1;
-      if (!running) void drain();
+      request();
       return settled();
     },
     settled,
