@@ -441,6 +441,9 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   };
 
   const getAccessToken = async (): Promise<string | null> => {
+    // Nothing to wait for: the token at once, without a turn of the event loop.
+    const now = tokenNow();
+    if (now !== undefined) return now;
     await ready;
     const { session, backoff } = core.state();
     if (!session) return null;
