@@ -1,19 +1,8 @@
 import { DEFAULT_ENDPOINT_TIMEOUT_MS, type NormalizedEndpoint } from './endpoints';
-import { ConfigurationError } from './errors';
-import { readPageOrigin, readStorageGlobal } from './environment';
-import { describeValue } from './token';
-import type {
-  EndpointOptions,
-  LogoutFn,
-  RefreshFn,
-  TokenManagerEnvironment,
-  TokenManagerOptions,
-  TokenStorage,
-} from './types';
-
-export const DEFAULT_STORAGE_KEY = 'tokenkeeper';
-export const DEFAULT_CHANNEL_NAME = 'tokenkeeper';
-export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
+import { ConfigurationError, mustBe } from './errors';
+import { readStorageGlobal } from './environment';
+import { isRecord } from './token';
+import type { LogoutFn, RefreshFn, TokenManagerEnvironment, TokenManagerOptions, TokenStorage } from './types';
 
 /** Options after validation, with defaults applied; frozen. */
 export interface NormalizedOptions {
@@ -36,176 +25,158 @@ export interface NormalizedOptions {
   readonly environment: TokenManagerEnvironment | undefined;
 }
 
-function fail(message: string): never {
-  throw new ConfigurationError(message);
+function fail(option: string, expected: string, value: unknown, showString?: boolean): never {
+  throw new ConfigurationError(mustBe(option, expected, value, showString));
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** `value` when it is `undefined` or passes `test`; otherwise throws, naming the option. */
+function check<T>(
+  option: string,
+  value: unknown,
+  test: (value: never) => unknown,
+  expected: string,
+  showString?: boolean,
+): T {
+  return value === undefined || test(value as never) ? (value as T) : fail(option, expected, value, showString);
 }
 
-function optionalFunction<T>(name: string, value: unknown): T | undefined {
-  if (value === undefined) return undefined;
-  if (typeof value !== 'function') fail(`${name} must be a function, got ${describeValue(value)}`);
-  return value as T;
-}
+const isFunction = (value: unknown): boolean => typeof value === 'function';
+const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' && value !== '';
 
 /**
- * Checks a URL that can be checked: where there is no page origin (server rendering), a relative one is
- * accepted here, and fails with `ConfigurationError` where it would be used (see `endpoints.ts`).
+ * A function as it is, or an endpoint's options checked and frozen. Where there is no page origin (server
+ * rendering), a relative URL is accepted here, and fails with `ConfigurationError` where it would be used
+ * (see `endpoints.ts`).
  */
-function checkEndpointUrl(name: string, url: string, pageOrigin: string | null): void {
-  if (pageOrigin === null) return;
-  try {
-    new URL(url, pageOrigin);
-  } catch {
-    fail(`${name}.url is not a valid URL`);
-  }
-}
-
-function normalizeEndpoint(name: string, value: EndpointOptions, pageOrigin: string | null): NormalizedEndpoint {
+function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | null): F | NormalizedEndpoint {
+  if (typeof value === 'function') return value as F;
+  if (!isRecord(value)) fail(name, 'a function or an endpoint object { url }', value);
   const { url, format, clientId, credentials, headers, timeout } = value;
-  if (typeof url !== 'string' || url === '') fail(`${name}.url must be a non-empty string, got ${describeValue(url)}`);
-  checkEndpointUrl(name, url, pageOrigin);
-  if (format !== undefined && format !== 'json' && format !== 'oauth2') {
-    fail(`${name}.format must be 'json' or 'oauth2', got ${JSON.stringify(format)}`);
+  if (!isNonEmptyString(url)) fail(`${name}.url`, 'a non-empty string', url);
+  try {
+    if (pageOrigin !== null) new URL(url as string, pageOrigin);
+  } catch {
+    fail(`${name}.url`, 'a valid URL', url);
   }
-  if (clientId !== undefined && typeof clientId !== 'string') {
-    fail(`${name}.clientId must be a string, got ${describeValue(clientId)}`);
-  }
-  if (credentials !== undefined && !['omit', 'same-origin', 'include'].includes(credentials)) {
-    fail(`${name}.credentials must be 'omit', 'same-origin' or 'include', got ${JSON.stringify(credentials)}`);
-  }
-  if (headers !== undefined) {
-    if (!isPlainObject(headers)) fail(`${name}.headers must be an object of strings, got ${describeValue(headers)}`);
-    for (const [header, headerValue] of Object.entries(headers)) {
-      if (typeof headerValue !== 'string')
-        fail(`${name}.headers.${header} must be a string, got ${describeValue(headerValue)}`);
-    }
-  }
-  if (timeout !== undefined && !(typeof timeout === 'number' && timeout > 0 && Number.isFinite(timeout))) {
-    fail(`${name}.timeout must be a positive number of milliseconds, got ${describeValue(timeout)}`);
-  }
-  return Object.freeze({
-    name,
-    url,
-    format: format ?? 'json',
-    clientId,
+  check(`${name}.format`, format, (value) => value === 'json' || value === 'oauth2', "'json' or 'oauth2'", true);
+  check(`${name}.clientId`, clientId, (value) => typeof value === 'string', 'a string');
+  check(
+    `${name}.credentials`,
     credentials,
-    headers: Object.freeze({ ...headers }),
-    timeoutMs: timeout ?? DEFAULT_ENDPOINT_TIMEOUT_MS,
+    (value) => ['omit', 'same-origin', 'include'].includes(value),
+    "'omit', 'same-origin' or 'include'",
+    true,
+  );
+  check(
+    `${name}.headers`,
+    headers,
+    (value) => isRecord(value) && Object.values(value).every((header) => typeof header === 'string'),
+    'an object of strings',
+  );
+  check(`${name}.timeout`, timeout, (value: number) => Number.isFinite(value) && value > 0, 'a positive number of ms');
+  return Object.freeze({
+    url: url as string,
+    format: (format ?? 'json') as NormalizedEndpoint['format'],
+    clientId: clientId as string | undefined,
+    credentials: credentials as RequestCredentials | undefined,
+    headers: Object.freeze({ ...(headers as Record<string, string>) }),
+    timeoutMs: (timeout ?? DEFAULT_ENDPOINT_TIMEOUT_MS) as number,
   });
 }
 
-function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | null): F | NormalizedEndpoint {
-  if (typeof value === 'function') return value as F;
-  if (isPlainObject(value)) return normalizeEndpoint(name, value as unknown as EndpointOptions, pageOrigin);
-  return fail(`${name} must be a function or an endpoint object { url }, got ${describeValue(value)}`);
-}
-
-const STORAGE_NAMES = ['localStorage', 'sessionStorage', 'memory'];
-
-/**
- * A storage named in the options: the browser's, or memory where the runtime has none (server rendering,
- * React Native). `missing` is set where a page lacks it (a sandboxed frame, storage blocked by the user).
- */
-function storageByName(name: string): { storage: TokenStorage | null; missing: string | null } {
-  if (name === 'memory') return { storage: null, missing: null };
-  const storage = readStorageGlobal(name === 'localStorage' ? 'localStorage' : 'sessionStorage');
-  if (missingStorageMethod(storage) === undefined) return { storage: storage as TokenStorage, missing: null };
-  return { storage: null, missing: readPageOrigin() === null ? null : name };
-}
-
-/** The first of `getItem`, `setItem`, `removeItem` that `value` lacks; `undefined` for a storage. */
-function missingStorageMethod(value: unknown): string | undefined {
-  const storage = value as Partial<TokenStorage> | null | undefined;
-  return (['getItem', 'setItem', 'removeItem'] as const).find((method) => typeof storage?.[method] !== 'function');
-}
-
-function normalizeStorage(value: unknown): { storage: TokenStorage | null; missing: string | null } {
-  if (value === undefined) return { storage: null, missing: null };
-  if (typeof value === 'string') {
-    if (!STORAGE_NAMES.includes(value)) {
-      fail(
-        `storage must be 'localStorage', 'sessionStorage', 'memory' or a storage object, got ${JSON.stringify(value)}`,
-      );
-    }
-    return storageByName(value);
-  }
-  const missing = missingStorageMethod(value);
-  if (missing !== undefined) fail(`storage must have getItem, setItem and removeItem methods; ${missing} is missing`);
-  return { storage: value as TokenStorage, missing: null };
-}
-
-function normalizeAllowedOrigins(value: unknown): NormalizedOptions['allowedOrigins'] {
-  if (value === undefined) return null;
-  if (typeof value === 'function') return value as (url: URL) => boolean;
-  if (!Array.isArray(value))
-    fail(`allowedOrigins must be an array of origins or a function, got ${describeValue(value)}`);
-  const origins = new Set<string>();
-  for (const entry of value) {
-    let url: URL | undefined;
-    try {
-      url = typeof entry === 'string' ? new URL(entry) : undefined;
-    } catch {
-      url = undefined;
-    }
-    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) {
-      fail(
-        `allowedOrigins entries must be http(s) origins such as 'https://api.example.com', got ${JSON.stringify(entry)}`,
-      );
-    }
-    origins.add(url.origin);
-  }
-  return origins;
-}
-
-function normalizeEnvironment(value: unknown): TokenManagerEnvironment | undefined {
-  if (value === undefined) return undefined;
-  if (!isPlainObject(value)) fail(`environment must be an object, got ${describeValue(value)}`);
-  const pieces = ['now', 'monotonicNow', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel'] as const;
-  for (const piece of pieces) optionalFunction(`environment.${piece}`, value[piece]);
-  return Object.freeze({ ...value }) as TokenManagerEnvironment;
+/** An `allowedOrigins` entry's origin; it must be an http(s) URL. */
+function originOf(entry: unknown): string {
+  try {
+    const url = new URL(entry as string);
+    if (typeof entry === 'string' && /^https?:$/.test(url.protocol)) return url.origin;
+  } catch {}
+  return fail('allowedOrigins entries', 'http(s) origins', entry, true);
 }
 
 /** Validates the options once, naming the option at fault, and returns them frozen with defaults applied. */
 export function normalizeOptions(options: TokenManagerOptions, pageOrigin: string | null): NormalizedOptions {
-  if (!isPlainObject(options)) fail(`createTokenManager needs an options object, got ${describeValue(options)}`);
-  if (options.refresh === undefined) fail('refresh is required: a function or an endpoint object { url }');
+  if (!isRecord(options)) fail('createTokenManager options', 'an object', options);
+  const { restore, fetch, onResume } = options;
   const refresh = normalizeHandler<RefreshFn>('refresh', options.refresh, pageOrigin);
   const logout = options.logout === undefined ? null : normalizeHandler<LogoutFn>('logout', options.logout, pageOrigin);
+  const storageKey = check<string>(
+    'storageKey',
+    options.storageKey ?? 'tokenkeeper',
+    isNonEmptyString,
+    'a non-empty string',
+  );
+  const refreshMarginMs = check<number>(
+    'refreshMargin',
+    options.refreshMargin ?? 60_000,
+    (value: number) => Number.isFinite(value) && value >= 0,
+    'a non-negative number of ms',
+  );
+  const channel = check<string | false>(
+    'channel',
+    options.channel ?? 'tokenkeeper',
+    (value) => value === false || isNonEmptyString(value),
+    'a non-empty string or false',
+  );
 
-  const storageKey = options.storageKey ?? DEFAULT_STORAGE_KEY;
-  if (typeof storageKey !== 'string' || storageKey === '') {
-    fail(`storageKey must be a non-empty string, got ${describeValue(storageKey)}`);
-  }
-  const refreshMarginMs = options.refreshMargin ?? DEFAULT_REFRESH_MARGIN_MS;
-  if (typeof refreshMarginMs !== 'number' || !Number.isFinite(refreshMarginMs) || refreshMarginMs < 0) {
-    fail(`refreshMargin must be a non-negative number of milliseconds, got ${describeValue(refreshMarginMs)}`);
-  }
-  const channel = options.channel ?? DEFAULT_CHANNEL_NAME;
-  if (channel !== false && (typeof channel !== 'string' || channel === '')) {
-    fail(`channel must be a non-empty string or false, got ${describeValue(channel)}`);
+  // A name picks the browser's storage, or memory where the runtime has none (server rendering, React Native);
+  // `storageMissing` is set where a page lacks it (a sandboxed frame, storage blocked by the user).
+  let storage: unknown = options.storage;
+  let storageMissing: string | null = null;
+  const hasMethods = (value: unknown): boolean =>
+    ['getItem', 'setItem', 'removeItem'].every(
+      (method) => typeof (value as Record<string, unknown>)?.[method] === 'function',
+    );
+  if (storage === 'localStorage' || storage === 'sessionStorage') {
+    const named = storage;
+    storage = readStorageGlobal(named);
+    if (!hasMethods(storage)) {
+      storage = null;
+      if (pageOrigin !== null) storageMissing = named;
+    }
+  } else if (storage === undefined || storage === 'memory') storage = null;
+  else if (!hasMethods(storage)) {
+    fail(
+      'storage',
+      "'localStorage', 'sessionStorage', 'memory' or a storage object with getItem, setItem and removeItem",
+      storage,
+      true,
+    );
   }
 
-  const { storage, missing } = normalizeStorage(options.storage);
-  if (options.restore !== undefined && typeof options.restore !== 'boolean') {
-    fail(`restore must be true or false, got ${describeValue(options.restore)}`);
+  check('restore', restore, (value) => typeof value === 'boolean', 'true or false');
+
+  let allowedOrigins = options.allowedOrigins as unknown;
+  check(
+    'allowedOrigins',
+    allowedOrigins,
+    (value) => isFunction(value) || Array.isArray(value),
+    'an array of origins or a function',
+  );
+  if (Array.isArray(allowedOrigins)) allowedOrigins = new Set(allowedOrigins.map(originOf));
+
+  check('fetch', fetch, isFunction, 'a function');
+  check('onResume', onResume, isFunction, 'a function');
+  let environment = options.environment as unknown;
+  if (check('environment', environment, isRecord, 'an object')) {
+    for (const piece of ['now', 'monotonicNow', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel']) {
+      check(`environment.${piece}`, (environment as Record<string, unknown>)[piece], isFunction, 'a function');
+    }
+    environment = Object.freeze({ ...(environment as object) });
   }
 
   return Object.freeze({
     refresh,
     logout,
-    storage,
-    storageMissing: missing,
-    restore: options.restore === true,
+    storage: storage as TokenStorage | null,
+    storageMissing,
+    restore: restore === true,
     storageKey,
     refreshMarginMs,
-    allowedOrigins: normalizeAllowedOrigins(options.allowedOrigins),
+    allowedOrigins: (allowedOrigins ?? null) as NormalizedOptions['allowedOrigins'],
     channel,
     channelNamed: typeof options.channel === 'string',
-    fetch: optionalFunction<typeof fetch>('fetch', options.fetch),
-    onResume: optionalFunction<(check: () => void) => () => void>('onResume', options.onResume),
-    environment: normalizeEnvironment(options.environment),
+    fetch,
+    onResume,
+    environment: environment as TokenManagerEnvironment | undefined,
   });
 }
