@@ -1,7 +1,7 @@
-import { ConfigurationError, HttpStatusError, RefreshRejectedError, UnreadableResponseError } from './errors';
+import { ConfigurationError, HttpStatusError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
-import { isHeaderSafeToken, isRecord, pick } from './token';
-import type { LogoutFn, RefreshFn, TokenResponse } from './types';
+import { readTokenFields } from './token';
+import type { LogoutFn, RefreshFn } from './types';
 
 export const DEFAULT_ENDPOINT_TIMEOUT_MS = 10_000;
 
@@ -46,7 +46,7 @@ async function post(
     try {
       new URL(url);
     } catch {
-      throw new ConfigurationError(`${name}.url must be an absolute URL where there is no page origin`);
+      throw new ConfigurationError(`${name}.url must be an absolute URL where there is no page`);
     }
   }
   const form = endpoint.format === 'oauth2';
@@ -76,7 +76,7 @@ async function post(
     // (HTML, a token, long text) never reaches a message.
     const code = ((await readJson(response)) as { error?: unknown } | undefined)?.error;
     throw new RefreshRejectedError(
-      `the server rejected the refresh: ${status}${typeof code === 'string' && /^[a-z][a-z_]{0,39}$/.test(code) ? ` (${code})` : ''}`,
+      `the refresh was rejected: ${status}${typeof code === 'string' && /^[a-z][a-z_]{0,39}$/.test(code) ? ` (${code})` : ''}`,
     );
   }
   discardBody(response);
@@ -103,49 +103,29 @@ export function createEndpointRefresh(endpoint: NormalizedEndpoint, environment:
       endpoint.format === 'oauth2' ? { grant_type: 'refresh_token', refresh_token } : { refresh_token },
     );
     // The body may use `access_token`/`accessToken`, `refresh_token`/`refreshToken`, `expires_in`/`expiresIn`.
-    const body = await readJson(response);
-    const unreadable = (what: string): UnreadableResponseError =>
-      new UnreadableResponseError(`the refresh response ${what}`);
-    if (!isRecord(body)) throw unreadable('is not a JSON object');
-    const accessToken = pick(body, 'access_token', 'accessToken');
-    if (!isHeaderSafeToken(accessToken)) throw unreadable('has no access_token that can be sent in a header');
-    const newRefreshToken = pick(body, 'refresh_token', 'refreshToken');
-    if (newRefreshToken != null && typeof newRefreshToken !== 'string') {
-      throw unreadable('has a refresh_token that is not a string');
-    }
-    let expiresIn = pick(body, 'expires_in', 'expiresIn');
-    // Some servers send expires_in as a numeric string.
-    if (typeof expiresIn === 'string' && /^-?\d+(\.\d+)?$/.test(expiresIn)) expiresIn = Number(expiresIn);
-    if (expiresIn != null && !Number.isFinite(expiresIn)) throw unreadable('has an expires_in that is not a number');
-    // A negative lifetime is taken as none left: the token set (with its rotated refresh token) is kept, and the
-    // next refresh waits for the backoff rather than coming at once.
-    return {
-      accessToken,
-      refreshToken: newRefreshToken,
-      expiresIn: expiresIn == null ? undefined : Math.max(0, expiresIn as number),
-    } as TokenResponse;
+    return readTokenFields(await readJson(response), true);
   };
 }
 
 /** A `LogoutFn` that calls a logout endpoint, as JSON or as RFC 7009 revocation; sent with `keepalive`. */
 export function createEndpointLogout(endpoint: NormalizedEndpoint, environment: EndpointEnvironment): LogoutFn {
   return async ({ accessToken, refreshToken, signal }) => {
-    let response: Response;
-    if (endpoint.format === 'oauth2') {
-      const token = refreshToken ?? accessToken;
-      if (token === null) return;
-      const token_type_hint = refreshToken !== null ? 'refresh_token' : 'access_token';
-      response = await post(environment, endpoint, 'logout', signal, { token, token_type_hint });
-    } else {
-      response = await post(
-        environment,
-        endpoint,
-        'logout',
-        signal,
-        { refresh_token: refreshToken ?? undefined },
-        accessToken !== null ? { Authorization: `Bearer ${accessToken}` } : {},
+    const json = endpoint.format !== 'oauth2';
+    // RFC 7009 revokes one token: the refresh token, else the access token; with neither there is nothing to say.
+    const token = refreshToken ?? accessToken;
+    if (json || token !== null) {
+      discardBody(
+        await post(
+          environment,
+          endpoint,
+          'logout',
+          signal,
+          json
+            ? { refresh_token: refreshToken ?? undefined }
+            : { token: token as string, token_type_hint: refreshToken !== null ? 'refresh_token' : 'access_token' },
+          json && accessToken !== null ? { Authorization: `Bearer ${accessToken}` } : {},
+        ),
       );
     }
-    discardBody(response);
   };
 }

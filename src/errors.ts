@@ -41,11 +41,11 @@ export class TokenkeeperError extends Error {
     super(message);
     // Each class's code and name come from one table (below) rather than a constructor per class.
     [, this.code, this.name] = ERRORS.find(([type]) => this instanceof type)!;
-    Object.defineProperty(this, BRAND, { value: true });
+    const define = Object.defineProperty;
+    define(this, BRAND, { value: true });
     // Set by hand so that `cause` works on runtimes whose Error ignores the options bag (older Hermes).
-    if (options && 'cause' in options) {
-      Object.defineProperty(this, 'cause', { value: options.cause, writable: true, configurable: true });
-    }
+    if (options && 'cause' in options)
+      define(this, 'cause', { value: options.cause, writable: true, configurable: true });
   }
 }
 
@@ -143,15 +143,15 @@ const ERRORS: [type: abstract new () => object, code: TokenkeeperErrorCode, name
  * are shown as they are, and strings only where `showString` says they are safe to show (a format's name).
  */
 export function mustBe(what: string, expected: string, value: unknown, showString?: boolean): string {
-  const got =
+  return `${what} must be ${expected}, got ${
     showString && typeof value === 'string'
       ? JSON.stringify(value)
       : typeof value === 'number' || value == null
-        ? String(value)
+        ? value
         : Array.isArray(value)
           ? 'an array'
-          : typeof value;
-  return `${what} must be ${expected}, got ${got}`;
+          : typeof value
+  }`;
 }
 
 /**

@@ -2,7 +2,14 @@ import { DEFAULT_ENDPOINT_TIMEOUT_MS, type NormalizedEndpoint } from './endpoint
 import { ConfigurationError, mustBe } from './errors';
 import { readStorageGlobal } from './environment';
 import { isRecord } from './token';
-import type { LogoutFn, RefreshFn, TokenManagerEnvironment, TokenManagerOptions, TokenStorage } from './types';
+import type {
+  EndpointOptions,
+  LogoutFn,
+  RefreshFn,
+  TokenManagerEnvironment,
+  TokenManagerOptions,
+  TokenStorage,
+} from './types';
 
 /** Options after validation, with defaults applied; frozen. */
 export interface NormalizedOptions {
@@ -29,19 +36,73 @@ function fail(option: string, expected: string, value: unknown, showString?: boo
   throw new ConfigurationError(mustBe(option, expected, value, showString));
 }
 
-/** `value` when it is `undefined` or passes `test`; otherwise throws, naming the option. */
-function check<T>(
-  option: string,
-  value: unknown,
-  test: (value: never) => unknown,
-  expected: string,
-  showString?: boolean,
-): T {
-  return value === undefined || test(value as never) ? (value as T) : fail(option, expected, value, showString);
-}
-
+const freeze = Object.freeze;
 const isFunction = (value: unknown): boolean => typeof value === 'function';
 const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' && value !== '';
+const STORAGE_NAMES = ['localStorage', 'sessionStorage', 'memory'];
+const STORAGE_METHODS = ['getItem', 'setItem', 'removeItem'];
+const isStorage = (value: unknown): boolean =>
+  STORAGE_METHODS.every((method) => isFunction((value as Record<string, unknown>)?.[method]));
+const ORIGINS = 'http(s) origins or a function';
+
+/**
+ * One rule: the option (or field), what its value must pass and what it must be (for the message; strings are
+ * shown only with `showString`, as they could be a token). The test is `typeof value === 'function'` unless
+ * given.
+ */
+type Rule = [option: string, test?: (value: never) => unknown, expected?: string, showString?: boolean];
+
+/** Checks each rule's field of `record` that is not `undefined`, naming the option at fault. */
+function checkRules(prefix: string, record: Record<string, unknown>, rules: Rule[]): void {
+  for (const [option, test = isFunction, expected = 'a function', showString] of rules) {
+    const value = record[option];
+    if (value !== undefined && !test(value as never)) fail(prefix + option, expected, value, showString);
+  }
+}
+
+const ENDPOINT_RULES: Rule[] = [
+  ['format', (value) => value === 'json' || value === 'oauth2', "'json' or 'oauth2'", true],
+  ['clientId', (value) => typeof value === 'string', 'a string'],
+  [
+    'credentials',
+    (value) => ['omit', 'same-origin', 'include'].includes(value),
+    "'omit', 'same-origin' or 'include'",
+    true,
+  ],
+  [
+    'headers',
+    (value) => isRecord(value) && Object.values(value).every((header) => typeof header === 'string'),
+    'an object of strings',
+  ],
+  ['timeout', (value) => Number.isFinite(value) && value > 0, 'a positive number'],
+];
+
+const OPTION_RULES: Rule[] = [
+  ['storageKey', isNonEmptyString, 'a non-empty string'],
+  ['refreshMargin', (value) => Number.isFinite(value) && value >= 0, 'a non-negative number'],
+  ['channel', (value) => value === false || isNonEmptyString(value), 'a non-empty string or false'],
+  [
+    'storage',
+    (value) => STORAGE_NAMES.includes(value) || isStorage(value),
+    `'${STORAGE_NAMES.join("', '")}' or a storage object (${STORAGE_METHODS.join(', ')})`,
+    true,
+  ],
+  ['restore', (value) => typeof value === 'boolean', 'true or false'],
+  ['allowedOrigins', (value) => isFunction(value) || Array.isArray(value), ORIGINS],
+  ['fetch'],
+  ['onResume'],
+  ['environment', isRecord, 'an object'],
+];
+
+const ENVIRONMENT_RULES: Rule[] = [
+  ['now'],
+  ['monotonicNow'],
+  ['setTimeout'],
+  ['clearTimeout'],
+  ['random'],
+  ['lock'],
+  ['createChannel'],
+];
 
 /**
  * A function as it is, or an endpoint's options checked and frozen. Where there is no page origin (server
@@ -50,121 +111,61 @@ const isNonEmptyString = (value: unknown): boolean => typeof value === 'string' 
  */
 function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | null): F | NormalizedEndpoint {
   if (typeof value === 'function') return value as F;
-  if (!isRecord(value)) fail(name, 'a function or an endpoint object { url }', value);
-  const { url, format, clientId, credentials, headers, timeout } = value;
+  if (!isRecord(value)) fail(name, 'a function or { url }', value);
+  const { url, format, clientId, credentials, headers, timeout } = value as unknown as EndpointOptions;
   if (!isNonEmptyString(url)) fail(`${name}.url`, 'a non-empty string', url);
   try {
-    if (pageOrigin !== null) new URL(url as string, pageOrigin);
+    if (pageOrigin !== null) new URL(url, pageOrigin);
   } catch {
     fail(`${name}.url`, 'a valid URL', url);
   }
-  check(`${name}.format`, format, (value) => value === 'json' || value === 'oauth2', "'json' or 'oauth2'", true);
-  check(`${name}.clientId`, clientId, (value) => typeof value === 'string', 'a string');
-  check(
-    `${name}.credentials`,
+  checkRules(`${name}.`, value, ENDPOINT_RULES);
+  return freeze({
+    url,
+    format: format ?? 'json',
+    clientId,
     credentials,
-    (value) => ['omit', 'same-origin', 'include'].includes(value),
-    "'omit', 'same-origin' or 'include'",
-    true,
-  );
-  check(
-    `${name}.headers`,
-    headers,
-    (value) => isRecord(value) && Object.values(value).every((header) => typeof header === 'string'),
-    'an object of strings',
-  );
-  check(`${name}.timeout`, timeout, (value: number) => Number.isFinite(value) && value > 0, 'a positive number of ms');
-  return Object.freeze({
-    url: url as string,
-    format: (format ?? 'json') as NormalizedEndpoint['format'],
-    clientId: clientId as string | undefined,
-    credentials: credentials as RequestCredentials | undefined,
-    headers: Object.freeze({ ...(headers as Record<string, string>) }),
-    timeoutMs: (timeout ?? DEFAULT_ENDPOINT_TIMEOUT_MS) as number,
+    headers: freeze({ ...headers }),
+    timeoutMs: timeout ?? DEFAULT_ENDPOINT_TIMEOUT_MS,
   });
 }
 
-/** An `allowedOrigins` entry's origin; it must be an http(s) URL. */
+/** An `allowedOrigins` entry's origin; it must be an http(s) URL (a string). */
 function originOf(entry: unknown): string {
   try {
     const url = new URL(entry as string);
     if (typeof entry === 'string' && /^https?:$/.test(url.protocol)) return url.origin;
   } catch {}
-  return fail('allowedOrigins entries', 'http(s) origins', entry, true);
+  return fail('allowedOrigins', ORIGINS, entry, true);
 }
 
 /** Validates the options once, naming the option at fault, and returns them frozen with defaults applied. */
 export function normalizeOptions(options: TokenManagerOptions, pageOrigin: string | null): NormalizedOptions {
-  if (!isRecord(options)) fail('createTokenManager options', 'an object', options);
-  const { restore, fetch, onResume } = options;
+  if (!isRecord(options)) fail('the options', 'an object', options);
+  const { restore, fetch, onResume, allowedOrigins, environment } = options;
   const refresh = normalizeHandler<RefreshFn>('refresh', options.refresh, pageOrigin);
   const logout = options.logout === undefined ? null : normalizeHandler<LogoutFn>('logout', options.logout, pageOrigin);
-  const storageKey = check<string>(
-    'storageKey',
-    options.storageKey ?? 'tokenkeeper',
-    isNonEmptyString,
-    'a non-empty string',
-  );
-  const refreshMarginMs = check<number>(
-    'refreshMargin',
-    options.refreshMargin ?? 60_000,
-    (value: number) => Number.isFinite(value) && value >= 0,
-    'a non-negative number of ms',
-  );
-  const channel = check<string | false>(
-    'channel',
-    options.channel ?? 'tokenkeeper',
-    (value) => value === false || isNonEmptyString(value),
-    'a non-empty string or false',
-  );
+  const storageKey = options.storageKey ?? 'tokenkeeper';
+  const refreshMarginMs = options.refreshMargin ?? 60_000;
+  const channel = options.channel ?? 'tokenkeeper';
+  checkRules('', { ...options, storageKey, refreshMargin: refreshMarginMs, channel }, OPTION_RULES);
+  if (environment) checkRules('environment.', environment as Record<string, unknown>, ENVIRONMENT_RULES);
 
   // A name picks the browser's storage, or memory where the runtime has none (server rendering, React Native);
   // `storageMissing` is set where a page lacks it (a sandboxed frame, storage blocked by the user).
   let storage: unknown = options.storage;
   let storageMissing: string | null = null;
-  const hasMethods = (value: unknown): boolean =>
-    ['getItem', 'setItem', 'removeItem'].every(
-      (method) => typeof (value as Record<string, unknown>)?.[method] === 'function',
-    );
-  if (storage === 'localStorage' || storage === 'sessionStorage') {
-    const named = storage;
-    storage = readStorageGlobal(named);
-    if (!hasMethods(storage)) {
+  if (storage === undefined || storage === 'memory') storage = null;
+  else if (typeof storage === 'string') {
+    const name = storage as 'localStorage' | 'sessionStorage';
+    storage = readStorageGlobal(name);
+    if (!isStorage(storage)) {
       storage = null;
-      if (pageOrigin !== null) storageMissing = named;
+      if (pageOrigin !== null) storageMissing = name;
     }
-  } else if (storage === undefined || storage === 'memory') storage = null;
-  else if (!hasMethods(storage)) {
-    fail(
-      'storage',
-      "'localStorage', 'sessionStorage', 'memory' or a storage object with getItem, setItem and removeItem",
-      storage,
-      true,
-    );
   }
 
-  check('restore', restore, (value) => typeof value === 'boolean', 'true or false');
-
-  let allowedOrigins = options.allowedOrigins as unknown;
-  check(
-    'allowedOrigins',
-    allowedOrigins,
-    (value) => isFunction(value) || Array.isArray(value),
-    'an array of origins or a function',
-  );
-  if (Array.isArray(allowedOrigins)) allowedOrigins = new Set(allowedOrigins.map(originOf));
-
-  check('fetch', fetch, isFunction, 'a function');
-  check('onResume', onResume, isFunction, 'a function');
-  let environment = options.environment as unknown;
-  if (check('environment', environment, isRecord, 'an object')) {
-    for (const piece of ['now', 'monotonicNow', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel']) {
-      check(`environment.${piece}`, (environment as Record<string, unknown>)[piece], isFunction, 'a function');
-    }
-    environment = Object.freeze({ ...(environment as object) });
-  }
-
-  return Object.freeze({
+  return freeze({
     refresh,
     logout,
     storage: storage as TokenStorage | null,
@@ -172,11 +173,11 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
     restore: restore === true,
     storageKey,
     refreshMarginMs,
-    allowedOrigins: (allowedOrigins ?? null) as NormalizedOptions['allowedOrigins'],
+    allowedOrigins: Array.isArray(allowedOrigins) ? new Set(allowedOrigins.map(originOf)) : (allowedOrigins ?? null),
     channel,
     channelNamed: typeof options.channel === 'string',
     fetch,
     onResume,
-    environment: environment as TokenManagerEnvironment | undefined,
+    environment: environment && freeze({ ...environment }),
   });
 }

@@ -1,13 +1,10 @@
 import { jwtDecode } from 'jwt-decode';
-import { InvalidTokenError, mustBe } from './errors';
+import { InvalidTokenError, mustBe, UnreadableResponseError } from './errors';
+import type { TokenResponse } from './types';
 
 /** A non-null object that is not an array: a JSON object, an options bag. */
 export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** The value of the first spelling that is not `undefined` (`null` counts: it says "none"). */
-export const pick = (body: Record<string, unknown>, first: string, second: string): unknown =>
-  body[first] !== undefined ? body[first] : body[second];
 
 /**
  * Whether `token` can stand in an `Authorization: Bearer` header: visible ASCII only (RFC 6750's b64token
@@ -39,36 +36,61 @@ export interface TokenSet {
   readonly claims: Readonly<Record<string, unknown>> | null;
 }
 
-const invalid = (what: string, expected: string, value: unknown): InvalidTokenError =>
-  new InvalidTokenError(mustBe(what, expected, value));
+/**
+ * The fields of a token response, checked: `accessToken` a header-safe string; `refreshToken` a string, `null`
+ * (none from now on) or absent (`undefined`: a refresh keeps the current one); `expiresIn` seconds, also as a
+ * numeric string. From the app (`setTokens()`, a `RefreshFn`) camelCase wins where both spellings are given,
+ * and a field that is wrong is an `InvalidTokenError`. From a refresh endpoint's body (`fromServer`) the
+ * snake_case of OAuth 2.0 wins, a negative `expires_in` is taken as none left (the token set, with its rotated
+ * refresh token, is kept, and the next refresh waits for the backoff), and a field that is wrong is an
+ * `UnreadableResponseError`: transient, the server may answer properly next time.
+ */
+export function readTokenFields(body: unknown, fromServer?: boolean): TokenResponse {
+  const check = (ok: unknown, what: string, expected: string, value: unknown): void => {
+    if (!ok) throw new (fromServer ? UnreadableResponseError : InvalidTokenError)(mustBe(what, expected, value));
+  };
+  /** The field's value, and its name for a message. */
+  const field = (camel: string, snake: string): [unknown, string] => {
+    const record = body as Record<string, unknown>;
+    const [first, second] = fromServer ? [snake, camel] : [camel, snake];
+    return [
+      record[first] !== undefined ? record[first] : record[second],
+      fromServer ? `the refresh response's ${snake}` : camel,
+    ];
+  };
+  check(isRecord(body), fromServer ? 'the refresh response' : 'a token response', 'a JSON object', body);
+  const [accessToken, accessName] = field('accessToken', 'access_token');
+  check(isHeaderSafeToken(accessToken), accessName, 'a non-empty header-safe string', accessToken);
+  const [refreshToken, refreshName] = field('refreshToken', 'refresh_token');
+  check(refreshToken == null || typeof refreshToken === 'string', refreshName, 'a string or null', refreshToken);
+  const [given, expiresName] = field('expiresIn', 'expires_in');
+  let expiresIn =
+    typeof given === 'string' && (fromServer ? /^-?\d+(\.\d+)?$/ : /^\d+(\.\d+)?$/).test(given) ? Number(given) : given;
+  if (fromServer && (expiresIn as number) < 0) expiresIn = 0;
+  check(
+    expiresIn == null || (Number.isFinite(expiresIn) && (expiresIn as number) >= 0),
+    expiresName,
+    'a non-negative number of seconds',
+    given,
+  );
+  return { accessToken, refreshToken, expiresIn: expiresIn ?? undefined } as TokenResponse;
+}
 
 /**
- * Validates a token response (camelCase or the snake_case names of OAuth 2.0; camelCase wins where both are
- * given) received at `receivedAt`. `expiresAt` comes from `expiresIn` (seconds, also as a numeric string)
- * when given; else, with `iat`, the receipt time plus `exp - iat`, so that a device clock that is off does
- * not matter; else from `exp`; else never (`null`).
+ * Validates a token response (see `readTokenFields`) received at `receivedAt`. `expiresAt` comes from
+ * `expiresIn` when given; else, with `iat`, the receipt time plus `exp - iat`, so that a device clock that is
+ * off does not matter; else from `exp`; else never (`null`).
  * @throws InvalidTokenError
  */
 export function readTokenSet(response: unknown, receivedAt: number): TokenSet {
-  if (!isRecord(response)) throw invalid('a token response', 'an object', response);
-  const accessToken = pick(response, 'accessToken', 'access_token');
-  if (!isHeaderSafeToken(accessToken)) throw invalid('accessToken', 'a non-empty header-safe string', accessToken);
-  const refreshToken = pick(response, 'refreshToken', 'refresh_token');
-  if (refreshToken != null && typeof refreshToken !== 'string') {
-    throw invalid('refreshToken', 'a string or null', refreshToken);
-  }
-  const given = pick(response, 'expiresIn', 'expires_in');
-  const expiresIn = typeof given === 'string' && /^\d+(\.\d+)?$/.test(given) ? Number(given) : given;
-  if (expiresIn != null && !(Number.isFinite(expiresIn) && (expiresIn as number) >= 0)) {
-    throw invalid('expiresIn', 'a non-negative number of seconds', given);
-  }
+  const { accessToken, refreshToken, expiresIn } = readTokenFields(response);
   const claims = decodeClaims(accessToken);
   let expiresAt: number | null = null;
-  if (expiresIn != null) expiresAt = receivedAt + (expiresIn as number) * 1000;
+  if (expiresIn !== undefined) expiresAt = receivedAt + expiresIn * 1000;
   else if (!claims) throw new InvalidTokenError('the access token is not a decodable JWT and no expiresIn was given');
   else if ('exp' in claims) {
     const { exp, iat } = claims as { exp: number; iat: unknown };
-    if (!Number.isFinite(exp)) throw invalid("the access token's exp claim", 'a number', exp);
+    if (!Number.isFinite(exp)) throw new InvalidTokenError(mustBe("the access token's exp claim", 'a number', exp));
     expiresAt = Number.isFinite(iat) ? receivedAt + (exp - (iat as number)) * 1000 : exp * 1000;
   }
   return Object.freeze({ accessToken, refreshToken, expiresAt, receivedAt, claims: claims && Object.freeze(claims) });
