@@ -113,12 +113,14 @@ function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | 
   if (typeof value === 'function') return value as F;
   if (!isRecord(value)) fail(name, 'a function or { url }', value);
   const { url, format, clientId, credentials, headers, timeout } = value as unknown as EndpointOptions;
-  if (!isNonEmptyString(url)) fail(`${name}.url`, 'a non-empty string', url);
+  let valid = isNonEmptyString(url);
   try {
-    if (pageOrigin !== null) new URL(url, pageOrigin);
+    // Where there is a page, a URL must resolve against it.
+    if (valid && pageOrigin !== null) new URL(url, pageOrigin);
   } catch {
-    fail(`${name}.url`, 'a valid URL', url);
+    valid = false;
   }
+  if (!valid) fail(`${name}.url`, 'a valid URL', url);
   checkRules(`${name}.`, value, ENDPOINT_RULES);
   return freeze({
     url,
@@ -170,7 +172,7 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
     logout,
     storage: storage as TokenStorage | null,
     storageMissing,
-    restore: restore === true,
+    restore: !!restore,
     storageKey,
     refreshMarginMs,
     allowedOrigins: Array.isArray(allowedOrigins) ? new Set(allowedOrigins.map(originOf)) : (allowedOrigins ?? null),
