@@ -135,8 +135,8 @@ function normalizeHandler<F>(name: string, value: unknown, pageOrigin: string | 
 /** An `allowedOrigins` entry's origin; it must be an http(s) URL (a string). */
 function originOf(entry: unknown): string {
   try {
-    const url = new URL(entry as string);
-    if (typeof entry === 'string' && /^https?:$/.test(url.protocol)) return url.origin;
+    const url = typeof entry === 'string' && new URL(entry);
+    if (url && /^https?:$/.test(url.protocol)) return url.origin;
   } catch {}
   return fail('allowedOrigins', ORIGINS, entry, true);
 }
@@ -175,7 +175,9 @@ export function normalizeOptions(options: TokenManagerOptions, pageOrigin: strin
     restore: !!restore,
     storageKey,
     refreshMarginMs,
-    allowedOrigins: Array.isArray(allowedOrigins) ? new Set(allowedOrigins.map(originOf)) : (allowedOrigins ?? null),
+    allowedOrigins: Array.isArray(allowedOrigins)
+      ? new Set(Array.from(allowedOrigins, originOf))
+      : (allowedOrigins ?? null),
     channel,
     channelNamed: typeof options.channel === 'string',
     fetch,
