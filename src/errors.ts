@@ -34,70 +34,67 @@ export class TokenkeeperError extends Error {
    * Stable, machine-readable error code, set by each subclass. (The package never raises a bare
    * `TokenkeeperError`; one constructed directly has the code `'tokenkeeper'`.)
    */
-  readonly code: TokenkeeperErrorCode = 'tokenkeeper' as TokenkeeperErrorCode;
-  override readonly name: string = 'TokenkeeperError';
+  declare readonly code: TokenkeeperErrorCode;
+  declare readonly name: string;
 
   constructor(message?: string, options?: TokenkeeperErrorOptions) {
     super(message);
-    Object.defineProperty(this, BRAND, { value: true });
+    // Each class's code and name come from one table (below) rather than a constructor per class.
+    [, this.code, this.name] = ERRORS.find(([type]) => this instanceof type)!;
+    const define = Object.defineProperty;
+    define(this, BRAND, { value: true });
     // Set by hand so that `cause` works on runtimes whose Error ignores the options bag (older Hermes).
-    if (options && 'cause' in options) {
-      Object.defineProperty(this, 'cause', {
-        value: options.cause,
-        writable: true,
-        configurable: true,
-        enumerable: false,
-      });
-    }
+    if (options && 'cause' in options)
+      define(this, 'cause', { value: options.cause, writable: true, configurable: true });
   }
 }
 
 /** The access token is not a string, or not a decodable JWT while no `expiresIn` was given. */
 export class InvalidTokenError extends TokenkeeperError {
-  override readonly code = 'invalid_token' as const;
-  override readonly name = 'InvalidTokenError' as const;
+  declare readonly code: 'invalid_token';
+  declare readonly name: 'InvalidTokenError';
 }
 
 /** The server (or a `RefreshFn`) said the session is over: the refresh token is no longer valid. */
 export class RefreshRejectedError extends TokenkeeperError {
-  override readonly code = 'refresh_rejected' as const;
-  override readonly name = 'RefreshRejectedError' as const;
+  declare readonly code: 'refresh_rejected';
+  declare readonly name: 'RefreshRejectedError';
 }
 
 /** A refresh failed for a reason that may pass (network, timeout, 5xx, unreadable body); see `cause`. */
 export class RefreshFailedError extends TokenkeeperError {
-  override readonly code = 'refresh_failed' as const;
-  override readonly name = 'RefreshFailedError' as const;
+  declare readonly code: 'refresh_failed';
+  declare readonly name: 'RefreshFailedError';
 }
 
 /** The operation needs a session and there is none. */
 export class NotAuthenticatedError extends TokenkeeperError {
-  override readonly code = 'not_authenticated' as const;
-  override readonly name = 'NotAuthenticatedError' as const;
+  declare readonly code: 'not_authenticated';
+  declare readonly name: 'NotAuthenticatedError';
 }
 
 /** An option is missing or invalid, or the manager was destroyed. */
 export class ConfigurationError extends TokenkeeperError {
-  override readonly code = 'configuration' as const;
-  override readonly name = 'ConfigurationError' as const;
+  declare readonly code: 'configuration';
+  declare readonly name: 'ConfigurationError';
 }
 
 /** The storage threw; the manager goes on in memory. Emitted as an `'error'` event, with `cause`. */
 export class StorageError extends TokenkeeperError {
-  override readonly code = 'storage_failed' as const;
-  override readonly name = 'StorageError' as const;
+  declare readonly code: 'storage_failed';
+  declare readonly name: 'StorageError';
 }
 
 /** The logout endpoint could not be reached or answered with an error. Emitted as an `'error'` event. */
 export class LogoutFailedError extends TokenkeeperError {
-  override readonly code = 'logout_failed' as const;
-  override readonly name = 'LogoutFailedError' as const;
+  declare readonly code: 'logout_failed';
+  declare readonly name: 'LogoutFailedError';
 }
 
 /** Raised by the endpoint helpers when the server answers with an unexpected HTTP status. */
 export class HttpStatusError extends TokenkeeperError {
-  override readonly code = 'http_status' as const;
-  override readonly name = 'HttpStatusError' as const;
+  declare readonly code: 'http_status';
+  declare readonly name: 'HttpStatusError';
   /** The HTTP status the server answered with (0 for a redirect the browser does not show). */
   readonly status: number | undefined;
   /** How long the server asked to wait before trying again (`Retry-After`), in milliseconds. */
@@ -115,14 +112,46 @@ export class HttpStatusError extends TokenkeeperError {
 
 /** Raised when a request took longer than its `timeout`. */
 export class TimeoutError extends TokenkeeperError {
-  override readonly code = 'timeout' as const;
-  override readonly name = 'TimeoutError' as const;
+  declare readonly code: 'timeout';
+  declare readonly name: 'TimeoutError';
 }
 
 /** A refresh response that is not a JSON object with an access token. Transient: the server may answer properly next time. */
 export class UnreadableResponseError extends TokenkeeperError {
-  override readonly code = 'unreadable_response' as const;
-  override readonly name = 'UnreadableResponseError' as const;
+  declare readonly code: 'unreadable_response';
+  declare readonly name: 'UnreadableResponseError';
+}
+
+/** Each class with its code and name; the first the error is an instance of applies, the base class last. */
+const ERRORS: [type: abstract new () => object, code: TokenkeeperErrorCode, name: string][] = [
+  [InvalidTokenError, 'invalid_token', 'InvalidTokenError'],
+  [RefreshRejectedError, 'refresh_rejected', 'RefreshRejectedError'],
+  [RefreshFailedError, 'refresh_failed', 'RefreshFailedError'],
+  [NotAuthenticatedError, 'not_authenticated', 'NotAuthenticatedError'],
+  [ConfigurationError, 'configuration', 'ConfigurationError'],
+  [StorageError, 'storage_failed', 'StorageError'],
+  [LogoutFailedError, 'logout_failed', 'LogoutFailedError'],
+  [HttpStatusError, 'http_status', 'HttpStatusError'],
+  [TimeoutError, 'timeout', 'TimeoutError'],
+  [UnreadableResponseError, 'unreadable_response', 'UnreadableResponseError'],
+  [TokenkeeperError, 'tokenkeeper' as TokenkeeperErrorCode, 'TokenkeeperError'],
+];
+
+/**
+ * The message for a value that is not what it should be: `refreshMargin must be a non-negative number, got -5`.
+ * It names the value's kind, never the value itself, which may be a token; numbers, `null` and `undefined`
+ * are shown as they are, and strings only where `showString` says they are safe to show (a format's name).
+ */
+export function mustBe(what: string, expected: string, value: unknown, showString?: boolean): string {
+  return `${what} must be ${expected}, got ${
+    showString && typeof value === 'string'
+      ? JSON.stringify(value)
+      : typeof value === 'number' || value == null
+        ? value
+        : Array.isArray(value)
+          ? 'an array'
+          : typeof value
+  }`;
 }
 
 /**
@@ -135,7 +164,9 @@ export class UnreadableResponseError extends TokenkeeperError {
  * });
  */
 export function isTokenkeeperError(value: unknown, code?: TokenkeeperErrorCode): value is TokenkeeperError {
-  if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[BRAND] !== true) return false;
-  const actual = (value as { code?: unknown }).code;
+  const actual =
+    typeof value === 'object' && (value as Record<symbol, unknown> | null)?.[BRAND] === true
+      ? (value as { code?: unknown }).code
+      : undefined;
   return typeof actual === 'string' && (code === undefined || actual === code);
 }

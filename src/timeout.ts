@@ -14,18 +14,18 @@ export function runWithTimeout<T>(
   signal?: AbortSignal,
 ): Promise<T> {
   const controller = new AbortController();
+  // Listening before anything can abort: the race then settles with the abort's reason even when the task
+  // rejects at the same moment.
+  const aborted = new Promise<never>((_, reject) =>
+    controller.signal.addEventListener('abort', () => reject(controller.signal.reason)),
+  );
   const onAbort = (): void => controller.abort(signal?.reason);
   if (signal?.aborted) onAbort();
-  else signal?.addEventListener('abort', onAbort, { once: true });
+  else signal?.addEventListener('abort', onAbort);
   const handle = timers.setTimeout(
     () => controller.abort(new TimeoutError(`${what} took longer than ${timeoutMs} ms`)),
     timeoutMs,
   );
-  const aborted = new Promise<never>((_, reject) => {
-    const rejectWithReason = (): void => reject(controller.signal.reason);
-    if (controller.signal.aborted) rejectWithReason();
-    else controller.signal.addEventListener('abort', rejectWithReason, { once: true });
-  });
   return Promise.race([task(controller.signal), aborted]).finally(() => {
     timers.clearTimeout(handle);
     signal?.removeEventListener('abort', onAbort);

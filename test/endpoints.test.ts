@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { delay } from 'msw';
-import { RefreshFailedError, RefreshRejectedError, type LogoutFn, type RefreshFn } from 'tokenkeeper';
+import {
+  RefreshFailedError,
+  RefreshRejectedError,
+  UnreadableResponseError,
+  type LogoutFn,
+  type RefreshFn,
+} from 'tokenkeeper';
 import { jwtFor } from './support/jwt';
 import {
   HttpResponse,
@@ -175,6 +181,70 @@ describe('refresh endpoint responses', () => {
       { refresh_token: 'rt-1' },
       { refresh_token: 'rt-1' },
     ]);
+    auth.destroy();
+  });
+});
+
+describe('refresh endpoint bodies', () => {
+  it('takes the snake_case spelling where a body gives both', async () => {
+    vi.useFakeTimers();
+    const snake = jwtFor(3600);
+    const refresh = refreshEndpoint(() =>
+      HttpResponse.json({ access_token: snake, accessToken: jwtFor(60), expires_in: 120, expiresIn: 30 }),
+    );
+    server.use(refresh.handler);
+    const auth = createAuth();
+    await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
+    const refreshedAt = Date.now();
+
+    await expect(auth.refresh()).resolves.toBe(snake);
+    expect(auth.getState().expiresAt).toBe(refreshedAt + 120_000);
+    auth.destroy();
+  });
+
+  it.each([
+    ['a number', -30],
+    ['a numeric string', '-30'],
+  ])(
+    'takes a negative expires_in (%s) as no lifetime left, keeping the rotated refresh token',
+    async (_case, expiresIn) => {
+      vi.useFakeTimers();
+      const next = jwtFor(3600);
+      const refresh = refreshEndpoint((call) =>
+        HttpResponse.json(
+          call === 1
+            ? { access_token: next, refresh_token: 'rt-2', expires_in: expiresIn }
+            : { access_token: jwtFor(3600) },
+        ),
+      );
+      server.use(refresh.handler);
+      const auth = createAuth();
+      await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
+      const refreshedAt = Date.now();
+
+      await expect(auth.refresh()).resolves.toBe(next);
+      expect(auth.getState()).toMatchObject({ accessToken: next, expiresAt: refreshedAt });
+      await auth.refresh();
+      expect(JSON.parse(refresh.seen[1]!.body)).toEqual({ refresh_token: 'rt-2' });
+      auth.destroy();
+    },
+  );
+
+  it.each([
+    ['a JSON array', [{ access_token: 'x' }]],
+    ['an access_token with a space', { access_token: 'not sendable' }],
+    ['a refresh_token that is a number', { access_token: 'opaque', expires_in: 60, refresh_token: 7 }],
+    ['an expires_in that is not numeric', { access_token: 'opaque', expires_in: 'soon' }],
+  ])('a body with %s is transient, its cause an UnreadableResponseError', async (_case, body) => {
+    vi.useFakeTimers();
+    server.use(refreshEndpoint(() => HttpResponse.json(body)).handler);
+    const auth = createAuth();
+    await auth.setTokens({ accessToken: jwtFor(3600), refreshToken: 'rt-1' });
+
+    const error = await rejectionOf(auth.refresh());
+    expect(error).toBeInstanceOf(RefreshFailedError);
+    expect((error as RefreshFailedError).cause).toBeInstanceOf(UnreadableResponseError);
+    expect(auth.getState().status).toBe('authenticated');
     auth.destroy();
   });
 });

@@ -86,6 +86,35 @@ describe('invalid options throw ConfigurationError synchronously, naming the opt
     ['allowedOrigins has "ftp://x"', withOption('allowedOrigins', ['ftp://x']), ['allowedOrigins', 'ftp://x']],
     ['fetch is not a function', withOption('fetch', 'fetch'), ['fetch']],
     ['onResume is not a function', withOption('onResume', {}), ['onResume']],
+    [
+      'refresh.timeout is a numeric string',
+      withOption('refresh', { url: REFRESH_URL, timeout: '5' }),
+      ['refresh.timeout'],
+    ],
+    ['refresh.clientId is a number', withOption('refresh', { url: REFRESH_URL, clientId: 7 }), ['refresh.clientId']],
+    [
+      'refresh.credentials is unknown',
+      withOption('refresh', { url: REFRESH_URL, credentials: 'all' }),
+      ['refresh.credentials', 'all'],
+    ],
+    [
+      'refresh.headers has a value that is not a string',
+      withOption('refresh', { url: REFRESH_URL, headers: { 'X-Count': 1 } }),
+      ['refresh.headers'],
+    ],
+    ['refresh.headers is an array', withOption('refresh', { url: REFRESH_URL, headers: [] }), ['refresh.headers']],
+    ['logout.format is unknown', withOption('logout', { url: LOGOUT_URL, format: 'form' }), ['logout.format', 'form']],
+    ['refreshMargin is Infinity', withOption('refreshMargin', Number.POSITIVE_INFINITY), ['refreshMargin']],
+    ['storage is null', withOption('storage', null), ['storage']],
+    ['storage is an unknown name', withOption('storage', 'indexedDB'), ['storage', 'indexedDB']],
+    ['restore is a string', withOption('restore', 'yes'), ['restore']],
+    ['restore is null', withOption('restore', null), ['restore']],
+    ['allowedOrigins is null', withOption('allowedOrigins', null), ['allowedOrigins']],
+    ['allowedOrigins has a number', withOption('allowedOrigins', [8080]), ['allowedOrigins']],
+    ['fetch is null', withOption('fetch', null), ['fetch']],
+    ['environment is an array', withOption('environment', []), ['environment']],
+    ['environment.now is not a function', withOption('environment', { now: 5 }), ['environment.now']],
+    ['environment.lock is null', withOption('environment', { lock: null }), ['environment.lock']],
   ];
 
   it.each(cases)('when %s', (_label, options, named) => {
@@ -93,6 +122,17 @@ describe('invalid options throw ConfigurationError synchronously, naming the opt
     expect(error).toBeInstanceOf(ConfigurationError);
     expect(error.code).toBe('configuration');
     for (const text of named) expect(error.message).toContain(text);
+  });
+
+  it('never shows a string that could be a token, only its kind', () => {
+    const secret = 'eyJ-not-a-url-but-a-token';
+    for (const option of ['refresh', 'storageKey', 'channel', 'refreshMargin', 'restore', 'fetch', 'environment']) {
+      const error = thrownBy(withOption(option, option === 'storageKey' || option === 'channel' ? 5 : secret));
+      expect(error.message).toContain(option);
+      expect(error.message).not.toContain(secret);
+    }
+    const inEndpoint = thrownBy(withOption('refresh', { url: REFRESH_URL, clientId: 1, headers: { A: secret } }));
+    expect(inEndpoint.message).not.toContain(secret);
   });
 
   it('when the options are not an object', () => {
@@ -132,6 +172,26 @@ describe('valid options', () => {
         refresh: { url: REFRESH_URL },
         logout: async () => {},
         allowedOrigins: (url) => url.hostname.endsWith('.test'),
+        channel: false,
+        onResume: noResume,
+      },
+    ],
+    [
+      'null storageKey, refreshMargin and channel, which mean their defaults',
+      {
+        refresh: { url: REFRESH_URL },
+        storageKey: null,
+        refreshMargin: null,
+        channel: null,
+        onResume: noResume,
+      } as unknown as TokenManagerOptions,
+    ],
+    [
+      'a function with the storage methods as storage, and an environment of functions',
+      {
+        refresh: { url: REFRESH_URL },
+        storage: Object.assign(() => {}, createTestStorage()),
+        environment: { now: () => Date.now(), random: () => 0.5 },
         channel: false,
         onResume: noResume,
       },
