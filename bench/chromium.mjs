@@ -8,8 +8,9 @@
 // Pages of one browser context share BroadcastChannel, localStorage and Web Locks: a context is one browser and
 // its pages are its tabs. The page side is bench/pages/bench.js (`window.bench`).
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { Agent, createServer, request as httpRequest } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -53,6 +54,15 @@ const ANTI_THROTTLING_ARGS = [
   '--disable-renderer-backgrounding',
   '--disable-backgrounding-occluded-windows',
 ];
+
+/** The 1-minute load average, from /proc/loadavg where there is one. */
+const loadAverage = () => {
+  try {
+    return readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
+  } catch {
+    return 'unknown';
+  }
+};
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -158,18 +168,17 @@ async function startLoggingProxy(targetUrl) {
 const call = (page, method, ...args) =>
   page.evaluate(([name, values]) => window.bench[name](...values), [method, args]);
 
-/** Opens `count` tabs on the bench page of `baseUrl`; with `manager`, each creates its manager (after `ready`). */
-async function openTabs(context, baseUrl, count, manager, pageErrors) {
-  const tabs = [];
-  for (let index = 1; index <= count; index += 1) {
+/** Opens `count` tabs on the bench page of `baseUrl` at once; with `manager`, each creates its manager (after `ready`). */
+function openTabs(context, baseUrl, count, manager, pageErrors) {
+  const open = async (index) => {
     const page = await context.newPage();
     page.on('pageerror', (error) => pageErrors.push(`tab ${index}: ${error.message}`));
     await page.goto(`${baseUrl}/bench.html`);
     await page.waitForFunction(() => 'bench' in window);
     if (manager) await call(page, 'create', manager);
-    tabs.push(page);
-  }
-  return tabs;
+    return page;
+  };
+  return Promise.all(Array.from({ length: count }, (_, index) => open(index + 1)));
 }
 
 /**
@@ -249,7 +258,7 @@ async function measureExactlyOnce({ browser, server, failures, pageErrors, log }
       const lastAnswerMs = Math.max(...bursts.map((burst) => burst.lastAt)) - expiresAt;
       const allOk = statuses[200] === tabCount * requests;
       const heldOldToken = bursts.every((burst) => burst.tokenAtStart === accessToken);
-      outcomes.push({ tabCount, requests, refreshes: counts.refreshes, allOk });
+      outcomes.push({ tabCount, requests, refreshes: counts.refreshes, allOk, lastAnswerMs });
       const label = `${tabCount} × ${requests}`;
       if (counts.refreshes !== 1)
         failures.push(`exactly once: ${label} made ${counts.refreshes} refresh calls (want 1)`);
@@ -272,7 +281,8 @@ async function measureExactlyOnce({ browser, server, failures, pageErrors, log }
       await context.close();
     }
   }
-  return { rows, outcomes };
+  const largest = outcomes.at(-1);
+  return { rows, outcomes, lastAnswerMs16x50: largest.lastAnswerMs };
 }
 
 // 3. Cross-tab propagation ----------------------------------------------------------------------------------------
@@ -511,6 +521,7 @@ async function soak({ browser, server, soakMs, failures, pageErrors, log }) {
 
 export async function run({ quick = false, log = () => {} } = {}) {
   const startedAt = Date.now();
+  const loadAtStart = loadAverage();
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`Chromium not found at ${CHROMIUM_PATH} (set CHROMIUM_PATH); the Chromium benchmark needs it`);
   }
@@ -561,7 +572,9 @@ export async function run({ quick = false, log = () => {} } = {}) {
     const mode = quick ? 'quick' : 'full';
     const notes = [
       `Chromium ${browser.version()} headless (${CHROMIUM_PATH}), ${mode} run, ` +
-        `${((Date.now() - startedAt) / 1000).toFixed(0)} s (${durations.join(', ')}).`,
+        `${((Date.now() - startedAt) / 1000).toFixed(0)} s (${durations.join(', ')}); 1-minute load average ` +
+        `${loadAtStart} at the start, ${loadAverage()} at the end, on ${availableParallelism()} cores: ` +
+        'absolute times (network, propagation) grow with the load, ratios less so.',
       'Per-call cost: each variant runs for its own number of sequential awaited calls, calibrated to about ' +
         `${settings.micro.targetMs} ms per block after a warm-up; ${settings.micro.rounds} interleaved rounds in ` +
         'alternating order; the ratio is taken per round (median, min–max). Both sides use the same stub fetch ' +
@@ -588,17 +601,20 @@ export async function run({ quick = false, log = () => {} } = {}) {
       'The demo server rounds `iat` down to the second, so a server-side expiry comes up to 1 s earlier than the ' +
         "client's `expires_in` says; a request in that window gets a 401 and is retried after a refresh.",
     ];
+    /** A number rounded to 0.1, for the summary. */
+    const tenth = (value) => Math.round(value * 10) / 10;
     const summary = {
-      fetchGetRatioChromium: ratio(cost.results.get.ratios.floor.median),
-      fetchPostRatioChromium: ratio(cost.results.post.ratios.floor.median),
-      getAccessTokenRatioChromium: ratio(cost.results.getAccessToken.ratios.floor.median),
+      fetchGetRatioChromium: tenth(cost.results.get.ratios.floor.median),
+      fetchPostRatioChromium: tenth(cost.results.post.ratios.floor.median),
+      getAccessTokenRatioChromium: tenth(cost.results.getAccessToken.ratios.floor.median),
       exactlyOnceAllOne: exactlyOnce.outcomes.every((outcome) => outcome.refreshes === 1 && outcome.allOk)
         ? 'yes'
         : 'no',
-      logoutPropagationP95Ms4Tabs: ms(propagation.byTabs[4].logout.p95),
-      logoutPropagationP95Ms12Tabs: ms(propagation.byTabs[12].logout.p95),
-      refreshPropagationP95Ms12Tabs: ms(propagation.byTabs[12].refreshFromCall.p95),
-      rawBroadcastP95Ms12Tabs: ms(propagation.byTabs[12].raw.p95),
+      exactlyOnce16x50Ms: exactlyOnce.lastAnswerMs16x50,
+      logoutPropagationP95Ms4Tabs: tenth(propagation.byTabs[4].logout.p95),
+      logoutPropagationP95Ms12Tabs: tenth(propagation.byTabs[12].logout.p95),
+      refreshPropagationP95Ms12Tabs: tenth(propagation.byTabs[12].refreshFromCall.p95),
+      rawBroadcastP95Ms12Tabs: tenth(propagation.byTabs[12].raw.p95),
       ...soaked.summary,
     };
     return {
