@@ -3,9 +3,6 @@
 // answers at once, so what is timed is the library's own work. The sides run in interleaved rounds and the
 // verdict is the median of the per-round ratios, which holds up against the machine's drift better than two
 // separate averages.
-import { createTokenManager } from '../dist/index.js';
-import { createHeadersWrapper, createPlainWrapper } from './floor/fetch-wrapper.js';
-import { createTokenHolder } from './floor/token-holder.js';
 import { formatNs, formatRatio, isChild, median, runInChild, serveChild } from './report.mjs';
 
 /** Largest tokenkeeper ÷ `new Headers` wrapper ratio allowed for `auth.fetch`, enforced in full runs only. */
@@ -15,9 +12,10 @@ const URL_TO_CALL = 'https://api.test/items?page=1';
 const BATCH_SIZE = 50;
 
 const SETTINGS = {
-  // Each side of a round runs for about `roundMs`; its call count is calibrated once, per side.
-  quick: { rounds: 9, roundMs: 10 },
-  full: { rounds: 31, roundMs: 40 },
+  // In each round every side makes `runsPerRound` runs of about `runMs` of CPU each (the call count of a run
+  // is calibrated once, per side), and counts its fastest.
+  quick: { rounds: 9, runsPerRound: 3, runMs: 4 },
+  full: { rounds: 21, runsPerRound: 3, runMs: 8 },
 };
 
 const postInit = () => ({
@@ -37,9 +35,31 @@ function createLoginTokens() {
   return { accessToken: createJwt({ sub: 'bench', iat: nowSeconds, exp: nowSeconds + 3600 }), refreshToken: 'r-1' };
 }
 
-/** tokenkeeper and the floors, signed in with the same token and sending to `fetch`. */
-async function createSubjects(fetch) {
-  const tokens = createLoginTokens();
+let copies = 0;
+
+/**
+ * A fresh copy of tokenkeeper and of the floors (a module imported under another URL is a new instance, with
+ * code of its own). Each side of a comparison calls its own copy, so that the type feedback one side's calls
+ * leave in shared functions does not speed up or slow down another side.
+ */
+async function loadCopy() {
+  copies += 1;
+  const [core, wrappers, holder] = await Promise.all([
+    import(`../dist/index.js?copy=${copies}`),
+    import(`./floor/fetch-wrapper.js?copy=${copies}`),
+    import(`./floor/token-holder.js?copy=${copies}`),
+  ]);
+  return { ...core, ...wrappers, ...holder };
+}
+
+/** The stub fetch: the same code for every side, compiled anew for each (see `loadCopy`). */
+function createStub(response) {
+  return new Function('response', 'return () => Promise.resolve(response);')(response);
+}
+
+/** tokenkeeper and the floors, from one copy, signed in with the same token and sending to `fetch`. */
+async function createSubjects(fetch, tokens = createLoginTokens()) {
+  const { createTokenManager, createTokenHolder, createHeadersWrapper, createPlainWrapper } = await loadCopy();
   const auth = createTokenManager({
     refresh: { url: 'https://api.test/auth/refresh' },
     allowedOrigins: ['https://api.test'],
@@ -144,30 +164,60 @@ async function settle() {
   await nextTask();
 }
 
+/** A small seeded generator (mulberry32): the run order is shuffled, and the same from one run to the next. */
+function createRandom(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let mixed = Math.imul(state ^ (state >>> 15), 1 | state);
+    mixed = (mixed + Math.imul(mixed ^ (mixed >>> 7), 61 | mixed)) ^ mixed;
+    return ((mixed ^ (mixed >>> 14)) >>> 0) / 2 ** 32;
+  };
+}
+
+function shuffle(items, random) {
+  for (let index = items.length - 1; index > 0; index -= 1) {
+    const other = Math.floor(random() * (index + 1));
+    [items[index], items[other]] = [items[other], items[index]];
+  }
+  return items;
+}
+
 /**
- * Times `sides[0]` (tokenkeeper) against the others in interleaved rounds: each round runs every side once,
- * in an order that rotates and reverses from round to round. Returns, per side, the median ns/call and the
- * median and range of the per-round ratios `sides[0] ÷ side`.
+ * Times `sides[0]` (tokenkeeper) against the others in interleaved rounds. In a round, every side makes
+ * `runsPerRound` runs, in an order shuffled anew for each pass (a fixed order would always put the same side
+ * after tokenkeeper, and so charge it for what tokenkeeper leaves behind), and its figure for
+ * the round is its fastest run: other processes only ever add time, so the fastest run is the least disturbed.
+ * Returns, per side, the median of its round figures (ns/call) and the median and range of the per-round
+ * ratios `sides[0] ÷ side`.
  */
-async function compare(sides, time, { rounds, roundMs }) {
+async function compare(sides, time, { rounds, runsPerRound, runMs }) {
   const counts = [];
   for (const side of sides) {
     await settle();
-    counts.push(await calibrate(time, side.call, roundMs));
+    counts.push(await calibrate(time, side.call, runMs));
     await settle();
     await time(side.call, counts.at(-1)); // warm-up at the calibrated length
   }
   const samples = sides.map(() => []);
+  const random = createRandom(sides.length);
   for (let round = 0; round < rounds; round += 1) {
-    const order = sides.map((_, index) => (index + round) % sides.length);
-    if (Math.floor(round / sides.length) % 2 === 1) order.reverse();
-    for (const index of order) {
-      await settle();
-      samples[index].push(await time(sides[index].call, counts[index]));
+    const fastest = sides.map(() => Number.POSITIVE_INFINITY);
+    for (let run = 0; run < runsPerRound; run += 1) {
+      for (const index of shuffle(
+        sides.map((_, index) => index),
+        random,
+      )) {
+        await settle();
+        fastest[index] = Math.min(fastest[index], await time(sides[index].call, counts[index]));
+      }
     }
+    for (const [index, ns] of fastest.entries()) samples[index].push(ns);
   }
   return sides.map((side, index) => {
-    const ratios = samples[0].map((ns, round) => ns / samples[index][round]);
+    // The control is compared with the floor it copies (side 1): their ratio shows the noise of the method.
+    const reference = side.control ? samples[1] : samples[0];
+    const ratios = reference.map((ns, round) => ns / samples[index][round]);
     return {
       ...side,
       ns: median(samples[index]),
@@ -189,33 +239,82 @@ async function measure({ quick }, log) {
   await verifySides();
 
   const response = new Response(null, { status: 200 });
-  const stub = () => Promise.resolve(response);
-  const subjects = await createSubjects(stub);
-  const { auth, holder, token } = subjects;
-
-  const fetchSides = (init) => [
-    { label: 'tokenkeeper `auth.fetch`', call: () => auth.fetch(URL_TO_CALL, init?.()) },
-    {
-      label: 'wrapper with `new Headers` (floor)',
-      call: () => subjects.headersWrapper(URL_TO_CALL, init?.()),
-      budgeted: true,
-    },
-    { label: 'wrapper spreading a plain object', call: () => subjects.plainWrapper(URL_TO_CALL, init?.()) },
-    { label: 'hand-written token holder `fetch`', call: () => holder.fetch(URL_TO_CALL, init?.()) },
-    { label: 'reference: `new Request()` + stub', call: () => subjects.requestReference(URL_TO_CALL, init?.()) },
-  ];
+  const tokens = createLoginTokens();
+  const destroyers = [];
+  /** One side: a copy of the subjects of its own, with a stub of its own, and `pick` choosing what is called. */
+  const side = async (label, pick, extra = {}) => {
+    const subjects = await createSubjects(createStub(response), tokens);
+    destroyers.push(() => subjects.auth.destroy());
+    return { label, call: pick(subjects), ...extra };
+  };
+  const fetchSides = (init) =>
+    Promise.all([
+      side(
+        'tokenkeeper `auth.fetch`',
+        ({ auth }) =>
+          () =>
+            auth.fetch(URL_TO_CALL, init?.()),
+      ),
+      side(
+        'wrapper with `new Headers` (floor)',
+        ({ headersWrapper }) =>
+          () =>
+            headersWrapper(URL_TO_CALL, init?.()),
+        {
+          budgeted: true,
+        },
+      ),
+      side(
+        'wrapper spreading a plain object',
+        ({ plainWrapper }) =>
+          () =>
+            plainWrapper(URL_TO_CALL, init?.()),
+      ),
+      side(
+        'hand-written token holder `fetch`',
+        ({ holder }) =>
+          () =>
+            holder.fetch(URL_TO_CALL, init?.()),
+      ),
+      side(
+        'reference: `new Request()` + stub',
+        ({ requestReference }) =>
+          () =>
+            requestReference(URL_TO_CALL, init?.()),
+      ),
+      side(
+        'control: a second `new Headers` wrapper (ratio: floor ÷ this)',
+        ({ headersWrapper }) =>
+          () =>
+            headersWrapper(URL_TO_CALL, init?.()),
+        { control: true },
+      ),
+    ]);
+  const tokenSides = () =>
+    Promise.all([
+      side(
+        'tokenkeeper `auth.getAccessToken()`',
+        ({ auth }) =>
+          () =>
+            auth.getAccessToken(),
+      ),
+      side(
+        '`async () => token` (floor)',
+        ({ token }) =>
+          async () =>
+            token,
+      ),
+      side(
+        'hand-written token holder (expiry check)',
+        ({ holder }) =>
+          () =>
+            holder.getAccessToken(),
+      ),
+    ]);
   const comparisons = [
-    { summaryKey: 'fetchGet', name: 'GET', sides: fetchSides(undefined) },
-    { summaryKey: 'fetchPost', name: 'POST (JSON body)', sides: fetchSides(postInit) },
-    {
-      summaryKey: 'getAccessToken',
-      name: 'getAccessToken()',
-      sides: [
-        { label: 'tokenkeeper `auth.getAccessToken()`', call: () => auth.getAccessToken() },
-        { label: '`async () => token` (floor)', call: async () => token },
-        { label: 'hand-written token holder (expiry check)', call: () => holder.getAccessToken() },
-      ],
-    },
+    { summaryKey: 'fetchGet', name: 'GET', createSides: () => fetchSides(undefined) },
+    { summaryKey: 'fetchPost', name: 'POST (JSON body)', createSides: () => fetchSides(postInit) },
+    { summaryKey: 'getAccessToken', name: 'getAccessToken()', createSides: tokenSides },
   ];
 
   const summary = {};
@@ -226,8 +325,9 @@ async function measure({ quick }, log) {
   ]) {
     const rows = [];
     for (const comparison of comparisons) {
-      log(`node-calls: ${comparison.name}, ${mode}, ${settings.rounds} rounds`);
-      const measured = await compare(comparison.sides, time, settings);
+      const sides = await comparison.createSides();
+      log(`node-calls: ${comparison.name}, ${mode}, ${settings.rounds} rounds of ${sides.length} sides`);
+      const measured = await compare(sides, time, settings);
       for (const [index, side] of measured.entries()) {
         let budget = '';
         if (side.budgeted && mode === 'sequential') {
@@ -254,6 +354,8 @@ async function measure({ quick }, log) {
       summary[`${comparison.summaryKey}Ns${suffix}`] = Math.round(measured[0].ns);
       summary[`${comparison.summaryKey}FloorNs${suffix}`] = Math.round(measured[1].ns);
       summary[`${comparison.summaryKey}Ratio${suffix}`] = Number(measured[1].ratio.toFixed(2));
+      const control = measured.find((side) => side.control);
+      if (control) summary[`${comparison.summaryKey}ControlRatio${suffix}`] = Number(control.ratio.toFixed(2));
     }
     tables.push({
       caption,
@@ -261,12 +363,12 @@ async function measure({ quick }, log) {
       rows,
     });
   }
-  auth.destroy();
+  for (const destroy of destroyers) destroy();
 
   const notes = [
-    `Every side calls the same stub fetch, which resolves at once with one prepared \`Response\`; the manager is signed in with a JWT valid for an hour, so no refresh happens. URL \`${URL_TO_CALL}\`; the POST passes \`{ method, headers: { 'content-type' }, body: JSON.stringify(...) }\`, built afresh for every call on every side. Before timing, a recording fetch checks that each side sends \`Authorization: Bearer\` and the body.`,
-    `Interleaved rounds (${settings.rounds}): each round runs every side for about ${settings.roundMs} ms (its call count calibrated once, so a fast and a slow side get the same time, not the same count), in an order that rotates and reverses between rounds. ns/call is the median over rounds; "tokenkeeper ÷ this" is the median of the per-round ratios; the range is their minimum and maximum.`,
-    'The floor for the budget is the wrapper most people write (`new Headers(init.headers)`, set `Authorization`, call fetch). The plain-object one is leaner but drops headers given as a `Headers` object or as pairs. The token holder (`bench/floor/token-holder.js`) also checks expiry first. The `new Request()` row is not a floor: it shows what building one `Request` per call costs in this Node, which an implementation that builds one pays at least.',
+    `Every side calls a stub fetch that resolves at once with one prepared \`Response\`, and runs its own copy of tokenkeeper, the floors and the stub (imported or compiled anew for it), so that no side's calls shape the compiled code another side runs; the manager is signed in with a JWT valid for an hour, so no refresh happens. URL \`${URL_TO_CALL}\`; the POST passes \`{ method, headers: { 'content-type' }, body: JSON.stringify(...) }\`, built afresh for every call on every side. Before timing, a recording fetch checks that each side sends \`Authorization: Bearer\` and the body.`,
+    `Interleaved rounds (${settings.rounds}), in a child \`node --expose-gc --single-threaded-gc\` process: in each round every side makes ${settings.runsPerRound} runs of about ${settings.runMs} ms of CPU (its call count calibrated once, so a fast and a slow side get the same time, not the same count), in an order shuffled anew for every pass (seeded, so the same from run to run), and counts its fastest run (other processes only add time). Before every run the event loop turns and the heap is collected, so that no side pays for another's garbage; the collector runs on the main thread, so each side pays for its own. Times are the CPU time of the process (\`process.cpuUsage()\`), not the wall clock. ns/call is the median over rounds; "tokenkeeper ÷ this" is the median of the per-round ratios; the range is their minimum and maximum.`,
+    'The floor for the budget is the wrapper most people write (`new Headers(init.headers)`, set `Authorization`, call fetch). The plain-object one is leaner but drops headers given as a `Headers` object or as pairs. The token holder (`bench/floor/token-holder.js`) also checks expiry first. The `new Request()` row is not a floor: it shows what building one `Request` per call costs in this Node, which an implementation that builds one pays at least. The control row times a second copy of the floor and gives floor ÷ copy: the further it is from 1.00×, the noisier the machine was.',
     enforce
       ? `Budget: \`auth.fetch\` GET and POST at most ${formatRatio(MAX_FETCH_RATIO)} the \`new Headers\` wrapper (sequential).`
       : `Budget (\`auth.fetch\` GET and POST at most ${formatRatio(MAX_FETCH_RATIO)} the \`new Headers\` wrapper) is reported but not enforced in \`--quick\` runs: CI machines are too noisy for it.`,

@@ -87,7 +87,7 @@ export function sectionMarkdown(section) {
 export function runInChild(fileUrl, options, log) {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(fileUrl), ['--child', JSON.stringify(options)], {
-      execArgv: ['--expose-gc'],
+      execArgv: ['--expose-gc', '--single-threaded-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;

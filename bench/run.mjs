@@ -39,6 +39,8 @@ function parseArguments(argv) {
 }
 
 const startedAt = performance.now();
+// Other processes on the machine skew timings; the table says how busy it was.
+const loadAtStart = os.loadavg();
 const log = (message) => {
   const seconds = ((performance.now() - startedAt) / 1000).toFixed(1).padStart(5);
   console.error(`[${seconds} s] ${message}`);
@@ -108,6 +110,7 @@ function environmentTable({ quick, ran }) {
     ['run', `${quick ? 'quick (`--quick`)' : 'full'}; sections: ${ran.join(', ')}`],
     ['CPU', `${cpus[0]?.model.trim() ?? 'unknown'}, ${cpus.length} cores`],
     ['memory', `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`],
+    ['load average at start (1, 5, 15 min)', loadAtStart.map((load) => load.toFixed(2)).join(', ')],
     ['OS', operatingSystem()],
     ['Node', process.version],
     ['Chromium', chromiumVersion()],
