@@ -1,6 +1,6 @@
 // The cost of one call in Node: `auth.fetch` (GET and POST) and `auth.getAccessToken()` with a valid token,
-// against hand-written floors that do the least the job needs. Both sides send to the same stub fetch, which
-// answers at once, so what is timed is the library's own work. The sides run in interleaved rounds and the
+// against hand-written floors that do the least the job needs. Every side sends to a stub fetch that answers
+// at once, so what is timed is each one's own work. The sides run in interleaved rounds and the
 // verdict is the median of the per-round ratios, which holds up against the machine's drift better than two
 // separate averages.
 import { formatNs, formatRatio, isChild, median, runInChild, serveChild } from './report.mjs';
@@ -14,7 +14,7 @@ const BATCH_SIZE = 50;
 const SETTINGS = {
   // In each round every side makes `runsPerRound` runs of about `runMs` of CPU each (the call count of a run
   // is calibrated once, per side), and counts its fastest.
-  quick: { rounds: 9, runsPerRound: 3, runMs: 4 },
+  quick: { rounds: 9, runsPerRound: 3, runMs: 3 },
   full: { rounds: 21, runsPerRound: 3, runMs: 8 },
 };
 
@@ -141,12 +141,27 @@ async function timeBatches(call, count) {
   return (cpuNs() - start) / (batches * BATCH_SIZE);
 }
 
-/** How many repetitions make `time(call, n)` last about `targetMs` of CPU; doubles while too short to tell. */
+/** Warm-up before calibrating: enough calls for the JIT to compile the hot code at its top tier. */
+const WARM_UP = { minCalls: 2_000, minMs: 100, maxMs: 1_000 };
+
+/**
+ * Warms `call` up, then returns how many calls make one run of `time` last about `targetMs` of CPU. Runs of
+ * doubling length go on until the warm-up is done (at least `minCalls` calls and `minMs`, or `maxMs` for a
+ * very slow call) and the last run lasted at least `targetMs`; the count is taken from that last, warm run.
+ * (Taken from the first, cold call instead, a slow side would be timed over one or two cold calls a run.)
+ */
 async function calibrate(time, call, targetMs) {
   let count = 1;
+  let calls = 0;
+  let spentMs = 0;
   for (;;) {
     const elapsedMs = ((await time(call, count)) * count) / 1e6;
-    if (elapsedMs >= targetMs / 4 || count >= 1 << 24) return Math.max(1, Math.ceil((count * targetMs) / elapsedMs));
+    calls += count;
+    spentMs += elapsedMs;
+    const warm = (calls >= WARM_UP.minCalls && spentMs >= WARM_UP.minMs) || spentMs >= WARM_UP.maxMs;
+    if ((warm && elapsedMs >= targetMs) || count >= 1 << 24) {
+      return Math.max(1, Math.round((count * targetMs) / elapsedMs));
+    }
     count *= 2;
   }
 }
@@ -196,8 +211,6 @@ async function compare(sides, time, { rounds, runsPerRound, runMs }) {
   for (const side of sides) {
     await settle();
     counts.push(await calibrate(time, side.call, runMs));
-    await settle();
-    await time(side.call, counts.at(-1)); // warm-up at the calibrated length
   }
   const samples = sides.map(() => []);
   const random = createRandom(sides.length);
@@ -228,7 +241,7 @@ async function compare(sides, time, { rounds, runsPerRound, runMs }) {
   });
 }
 
-/** Runs in a `node --expose-gc` child (see `run`), which gives every side a collected heap to start from. */
+/** Runs in a `node --expose-gc` child (see `runInChild`), which gives every side a collected heap to start from. */
 async function measure({ quick }, log) {
   if (typeof globalThis.gc !== 'function') throw new Error('node-calls must run with --expose-gc');
   const settings = quick ? SETTINGS.quick : SETTINGS.full;
@@ -241,55 +254,38 @@ async function measure({ quick }, log) {
   const response = new Response(null, { status: 200 });
   const tokens = createLoginTokens();
   const destroyers = [];
-  /** One side: a copy of the subjects of its own, with a stub of its own, and `pick` choosing what is called. */
+  /** One side: a copy of the subjects of its own, with a stub of its own; `pick` returns the call to time. */
   const side = async (label, pick, extra = {}) => {
     const subjects = await createSubjects(createStub(response), tokens);
     destroyers.push(() => subjects.auth.destroy());
     return { label, call: pick(subjects), ...extra };
   };
-  const fetchSides = (init) =>
-    Promise.all([
+  /** The fetch sides; every call gets a fresh `init` from `init()` (none for a GET). */
+  const fetchSides = (init) => {
+    const fetchSide = (label, pickFetch, extra) =>
       side(
-        'tokenkeeper `auth.fetch`',
-        ({ auth }) =>
-          () =>
-            auth.fetch(URL_TO_CALL, init?.()),
-      ),
-      side(
-        'wrapper with `new Headers` (floor)',
-        ({ headersWrapper }) =>
-          () =>
-            headersWrapper(URL_TO_CALL, init?.()),
+        label,
+        (subjects) => {
+          const fetch = pickFetch(subjects);
+          return () => fetch(URL_TO_CALL, init?.());
+        },
+        extra,
+      );
+    return Promise.all([
+      fetchSide('tokenkeeper `auth.fetch`', ({ auth }) => auth.fetch),
+      fetchSide('wrapper with `new Headers` (floor)', ({ headersWrapper }) => headersWrapper, { budgeted: true }),
+      fetchSide('wrapper spreading a plain object', ({ plainWrapper }) => plainWrapper),
+      fetchSide('hand-written token holder `fetch`', ({ holder }) => holder.fetch),
+      fetchSide('reference: `new Request()` + stub', ({ requestReference }) => requestReference),
+      fetchSide(
+        'control: a second `new Headers` wrapper (ratio: floor ÷ this)',
+        ({ headersWrapper }) => headersWrapper,
         {
-          budgeted: true,
+          control: true,
         },
       ),
-      side(
-        'wrapper spreading a plain object',
-        ({ plainWrapper }) =>
-          () =>
-            plainWrapper(URL_TO_CALL, init?.()),
-      ),
-      side(
-        'hand-written token holder `fetch`',
-        ({ holder }) =>
-          () =>
-            holder.fetch(URL_TO_CALL, init?.()),
-      ),
-      side(
-        'reference: `new Request()` + stub',
-        ({ requestReference }) =>
-          () =>
-            requestReference(URL_TO_CALL, init?.()),
-      ),
-      side(
-        'control: a second `new Headers` wrapper (ratio: floor ÷ this)',
-        ({ headersWrapper }) =>
-          () =>
-            headersWrapper(URL_TO_CALL, init?.()),
-        { control: true },
-      ),
     ]);
+  };
   const tokenSides = () =>
     Promise.all([
       side(
@@ -319,10 +315,12 @@ async function measure({ quick }, log) {
 
   const summary = {};
   const tables = [];
-  for (const [mode, time, caption] of [
+  const modes = [
     ['sequential', timeSequential, 'Sequential calls, each awaited (ns per call)'],
     ['batch', timeBatches, `Batches of ${BATCH_SIZE} concurrent calls, awaited together (ns per call)`],
-  ]) {
+  ];
+  // Concurrent batches are informative, not budgeted: a quick run leaves them out.
+  for (const [mode, time, caption] of quick ? modes.slice(0, 1) : modes) {
     const rows = [];
     for (const comparison of comparisons) {
       const sides = await comparison.createSides();
@@ -367,11 +365,11 @@ async function measure({ quick }, log) {
 
   const notes = [
     `Every side calls a stub fetch that resolves at once with one prepared \`Response\`, and runs its own copy of tokenkeeper, the floors and the stub (imported or compiled anew for it), so that no side's calls shape the compiled code another side runs; the manager is signed in with a JWT valid for an hour, so no refresh happens. URL \`${URL_TO_CALL}\`; the POST passes \`{ method, headers: { 'content-type' }, body: JSON.stringify(...) }\`, built afresh for every call on every side. Before timing, a recording fetch checks that each side sends \`Authorization: Bearer\` and the body.`,
-    `Interleaved rounds (${settings.rounds}), in a child \`node --expose-gc --single-threaded-gc\` process: in each round every side makes ${settings.runsPerRound} runs of about ${settings.runMs} ms of CPU (its call count calibrated once, so a fast and a slow side get the same time, not the same count), in an order shuffled anew for every pass (seeded, so the same from run to run), and counts its fastest run (other processes only add time). Before every run the event loop turns and the heap is collected, so that no side pays for another's garbage; the collector runs on the main thread, so each side pays for its own. Times are the CPU time of the process (\`process.cpuUsage()\`), not the wall clock. ns/call is the median over rounds; "tokenkeeper ÷ this" is the median of the per-round ratios; the range is their minimum and maximum.`,
+    `Interleaved rounds (${settings.rounds}), in a child \`node --expose-gc --single-threaded-gc --no-flush-bytecode\` process (the last so that the forced collections do not discard the compiled code of sides waiting for their turn): in each round every side makes ${settings.runsPerRound} runs of about ${settings.runMs} ms of CPU (its call count calibrated once, after a warm-up of at least ${WARM_UP.minCalls} calls and ${WARM_UP.minMs} ms, so a fast and a slow side get the same time, not the same count), in an order shuffled anew for every pass (seeded, so the same from run to run), and counts its fastest run (other processes only add time). Before every run the event loop turns and the heap is collected, so that no side pays for another's garbage; the collector runs on the main thread, so each side pays for its own. Times are the CPU time of the process (\`process.cpuUsage()\`), not the wall clock. ns/call is the median over rounds; "tokenkeeper ÷ this" is the median of the per-round ratios; the range is their minimum and maximum.`,
     'The floor for the budget is the wrapper most people write (`new Headers(init.headers)`, set `Authorization`, call fetch). The plain-object one is leaner but drops headers given as a `Headers` object or as pairs. The token holder (`bench/floor/token-holder.js`) also checks expiry first. The `new Request()` row is not a floor: it shows what building one `Request` per call costs in this Node, which an implementation that builds one pays at least. The control row times a second copy of the floor and gives floor ÷ copy: the further it is from 1.00×, the noisier the machine was.',
     enforce
       ? `Budget: \`auth.fetch\` GET and POST at most ${formatRatio(MAX_FETCH_RATIO)} the \`new Headers\` wrapper (sequential).`
-      : `Budget (\`auth.fetch\` GET and POST at most ${formatRatio(MAX_FETCH_RATIO)} the \`new Headers\` wrapper) is reported but not enforced in \`--quick\` runs: CI machines are too noisy for it.`,
+      : `Budget (\`auth.fetch\` GET and POST at most ${formatRatio(MAX_FETCH_RATIO)} the \`new Headers\` wrapper) is reported but not enforced in \`--quick\` runs: CI machines are too noisy for it. A quick run also leaves out the batches of ${BATCH_SIZE} concurrent calls.`,
   ];
 
   return {

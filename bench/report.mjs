@@ -81,13 +81,15 @@ export function sectionMarkdown(section) {
 
 /**
  * Runs a section's measuring function in a fresh `node --expose-gc` process, so that it starts from a clean
- * heap and can call `gc()`. `file` is the section module's URL; when started with `--child`, that module calls
+ * heap and can call `gc()`. The collector runs on the main thread only (`--single-threaded-gc`), so that its
+ * CPU time is charged to the code that made the garbage, and forced collections keep compiled code
+ * (`--no-flush-bytecode`). `file` is the section module's URL; when started with `--child`, that module calls
  * `serveChild(measure)`. Progress lines come back through `log`; the result is what `measure` returns.
  */
 export function runInChild(fileUrl, options, log) {
   return new Promise((resolve, reject) => {
     const child = fork(fileURLToPath(fileUrl), ['--child', JSON.stringify(options)], {
-      execArgv: ['--expose-gc', '--single-threaded-gc'],
+      execArgv: ['--expose-gc', '--single-threaded-gc', '--no-flush-bytecode'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;

@@ -157,7 +157,9 @@ async function main() {
   if (only) header.push(`This is a partial run (\`--only=${only.join(',')}\`); a full run covers every section.`);
   const body = results.map(sectionMarkdown);
   const summaryLines =
-    failures.length === 0 ? ['All budgets met.'] : ['Budgets missed:', '', ...failures.map((f) => `- ${f}`)];
+    failures.length === 0
+      ? ['All budgets met.']
+      : ['Budgets missed or sections failed:', '', ...failures.map((f) => `- ${f}`)];
   const markdown = `${[...header, ...body, `## Verdict\n\n${summaryLines.join('\n')}`].join('\n\n')}\n`;
   await writeFile(join(root, 'BENCHMARKS.md'), markdown);
   const summaries = Object.fromEntries(results.map(({ name, summary }) => [name, summary]));
@@ -168,7 +170,9 @@ async function main() {
   log(`wrote BENCHMARKS.md and bench/results.json in ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
 
   if (failures.length > 0) {
-    console.log(`\nBudgets missed (${failures.length}):\n${failures.map((failure) => `  - ${failure}`).join('\n')}`);
+    console.log(
+      `\nBudgets missed or sections failed (${failures.length}):\n${failures.map((failure) => `  - ${failure}`).join('\n')}`,
+    );
     process.exitCode = 1;
   } else {
     console.log('\nAll budgets met.');
