@@ -32,13 +32,20 @@ export function median(values) {
 
 const cellText = (cell) => (typeof cell === 'number' ? formatInteger(cell) : String(cell));
 
-/** A column is right-aligned when every cell in it reads as a figure (`15,009`, `1.52×`, `3.1 %`, `–`). */
+const FIGURE = /^[-–+]?[\d,.]+ ?(×|%|B|ns|µs|ms|s)?$/;
+
+/** Whether a cell reads as a figure (`15,009`, `1.52×`, `3.1 %`, `–`) or a range of figures (`1.2×–3.4×`). */
+function isFigure(cell) {
+  const text = String(cell);
+  return typeof cell === 'number' || text === '–' || text.split(/(?<=\S)–(?=\d)/).every((part) => FIGURE.test(part));
+}
+
+/** A column is right-aligned when every non-empty cell in it reads as a figure. */
 function numericColumns(header, rows) {
-  return header.map((_, column) =>
-    rows.every(
-      (row) => typeof row[column] === 'number' || /^[-–+]?[\d,.]+ ?(×|%|B|ns|µs|ms|s)?$/.test(String(row[column])),
-    ),
-  );
+  return header.map((_, column) => {
+    const cells = rows.map((row) => row[column]).filter((cell) => cell !== '');
+    return cells.length > 0 && cells.every(isFigure);
+  });
 }
 
 /** A table as aligned plain text, for the terminal. */
