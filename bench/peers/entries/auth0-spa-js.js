@@ -1,0 +1,2 @@
+// Everything @auth0/auth0-spa-js exports.
+export * from '@auth0/auth0-spa-js';

@@ -1,0 +1,2 @@
+// keycloak-js has a default export only (the Keycloak class).
+export { default } from 'keycloak-js';

@@ -1,0 +1,2 @@
+// Everything oidc-client-ts exports.
+export * from 'oidc-client-ts';

@@ -1,0 +1,2 @@
+// Everything @supabase/auth-js exports.
+export * from '@supabase/auth-js';
