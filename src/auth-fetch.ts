@@ -16,6 +16,12 @@ export interface AuthFetchHost {
 
 type HeaderRecord = Record<string, string>;
 
+/** An object literal (or one without a prototype): what it holds is its own. */
+const isPlain = (value: unknown): value is Record<string, unknown> => {
+  const prototype = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
+  return prototype === Object.prototype || prototype === null;
+};
+
 const isA = (kind: string, value: unknown): boolean => {
   const type = (globalThis as Record<string, unknown>)[kind];
   return typeof type === 'function' && value instanceof type;
@@ -27,15 +33,18 @@ const isA = (kind: string, value: unknown): boolean => {
  * reach from then on. No `Headers` is built for it: fetch builds one anyway. What fetch would refuse throws.
  */
 function readHeaders(headers: HeadersInit | undefined): HeaderRecord {
+  if (headers === undefined) return {};
+  // Spread copies a name such as `__proto__` as a header like any other (assignment would not).
+  if (isPlain(headers)) return { ...headers };
   const record: HeaderRecord = Object.create(null);
-  if (typeof (headers as Iterable<unknown> | null | undefined)?.[Symbol.iterator] === 'function') {
+  if (typeof (headers as Iterable<unknown> | null)?.[Symbol.iterator] === 'function') {
     for (const pair of headers as Iterable<Iterable<string>>) {
       if (typeof pair !== 'object') throw new TypeError('a header pair must be a sequence');
       const [name, value, ...rest] = [...pair] as string[];
       if (value === undefined || rest.length > 0) throw new TypeError('a header pair must have two entries');
       record[name as string] = (name as string) in record ? `${record[name as string]}, ${value}` : value;
     }
-  } else if (headers !== undefined) {
+  } else {
     if (headers === null || typeof headers !== 'object') throw new TypeError('headers must be an object');
     Object.assign(record, headers);
   }
@@ -64,6 +73,8 @@ const INIT_MEMBERS = [
 /** A copy of `init` that later changes by the caller cannot reach, its own extra members included. */
 function readInit(init: RequestInit | undefined): RequestInit {
   if (init == null) return {};
+  // An object literal has all its members as its own: the spread takes them.
+  if (isPlain(init)) return { ...init };
   if (typeof init !== 'object') throw new TypeError('init must be an object');
   const copy: Record<string, unknown> = { ...init };
   for (const member of INIT_MEMBERS) if (member in init) copy[member] = (init as Record<string, unknown>)[member];
@@ -152,7 +163,9 @@ export function createAuthFetch(
         discard(response.body);
         return send(again, signed(fresh));
       };
-      return send(target, signed(token)).then((response) => {
+      // The first send takes the snapshot itself, its own copy of the headers, with the token added.
+      (init.headers as HeaderRecord).Authorization = `Bearer ${token}`;
+      return send(target, init).then((response) => {
         if (response.status === 401) return retry(response);
         drop();
         return response;
