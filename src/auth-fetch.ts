@@ -16,6 +16,14 @@ export interface AuthFetchHost {
 
 type HeaderRecord = Record<string, string>;
 
+/**
+ * What fetch would refuse (a header pair that is not two strings, headers or init that are not objects): the call
+ * then goes to fetch as it was made, and fetch says why, in its own words.
+ */
+const refuse = (): never => {
+  throw new TypeError();
+};
+
 /** An object literal (or one without a prototype): what it holds is its own. */
 const isPlain = (value: unknown): value is Record<string, unknown> => {
   const prototype = typeof value === 'object' && value !== null ? Object.getPrototypeOf(value) : undefined;
@@ -39,13 +47,13 @@ function readHeaders(headers: HeadersInit | undefined): HeaderRecord {
   const record: HeaderRecord = Object.create(null);
   if (typeof (headers as Iterable<unknown> | null)?.[Symbol.iterator] === 'function') {
     for (const pair of headers as Iterable<Iterable<string>>) {
-      if (typeof pair !== 'object') throw new TypeError('a header pair must be a sequence');
-      const [name, value, ...rest] = [...pair] as string[];
-      if (value === undefined || rest.length > 0) throw new TypeError('a header pair must have two entries');
-      record[name as string] = (name as string) in record ? `${record[name as string]}, ${value}` : value;
+      if (typeof pair !== 'object') refuse();
+      const [name, value, ...rest] = [...pair] as [string, string, ...string[]];
+      if (value === undefined || rest.length > 0) refuse();
+      record[name] = name in record ? `${record[name]}, ${value}` : value;
     }
   } else {
-    if (headers === null || typeof headers !== 'object') throw new TypeError('headers must be an object');
+    if (headers === null || typeof headers !== 'object') refuse();
     Object.assign(record, headers);
   }
   return record;
@@ -75,7 +83,7 @@ function readInit(init: RequestInit | undefined): RequestInit {
   if (init == null) return {};
   // An object literal has all its members as its own: the spread takes them.
   if (isPlain(init)) return { ...init };
-  if (typeof init !== 'object') throw new TypeError('init must be an object');
+  if (typeof init !== 'object') refuse();
   const copy: Record<string, unknown> = { ...init };
   for (const member of INIT_MEMBERS) if (member in init) copy[member] = (init as Record<string, unknown>)[member];
   return copy;
