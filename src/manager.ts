@@ -15,7 +15,7 @@ import { LOCK_WAIT_LIMIT_MS, LOCK_WAIT_MARGIN_MS } from './lock';
 import { createLogout } from './logout';
 import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
-import { createRefresher } from './refresh';
+import { type CallServer, createRefresher, type UnderLock } from './refresh';
 import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
@@ -34,6 +34,7 @@ import {
 } from './session';
 import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
 import { createMemoryStorage, createSessionStore, type Stored, type StoredRead } from './storage';
+import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
 import type { AuthState, DefaultClaims, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
 import { createUnauthorizedPolicy, UNAUTHORIZED_POLICY } from './unauthorized';
@@ -182,28 +183,18 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const refresherLock = environment.lockGiven || refreshLockScope !== null ? environment.lock : null;
   const refreshLockName = `tokenkeeper:refresh:${refreshLockScope ?? ''}:${config.storageKey}`;
   /** A refresh and a restore call the same endpoint under the same lock, after the same catch-up. */
-  const serverCall = {
-    environment,
-    lock: refresherLock,
-    lockName: refreshLockName,
-    refreshFn,
-    timeoutMs: timeoutMsOf(config.refresh),
-    state: core.state,
-    dispatch,
-    catchUp,
-    persisted: store.settled,
-  };
-  const refresher = createRefresher({
-    ...serverCall,
-    handOver(next) {
-      dispatch({ type: 'adopt', session: next, via: 'channel' });
-      // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
-      // hold its login still need it.
-      if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
-    },
+  const underLock: UnderLock = (task) => (refresherLock ? refresherLock(refreshLockName, task) : task());
+  const refreshTimeoutMs = timeoutMsOf(config.refresh);
+  const callServer: CallServer = (refreshToken, signal, what) =>
+    runWithTimeout(environment, refreshTimeoutMs, what, (timed) => refreshFn({ refreshToken, signal: timed }), signal);
+  const refresher = createRefresher(environment, core, underLock, callServer, catchUp, store.settled, (next) => {
+    dispatch({ type: 'adopt', session: next, via: 'channel' });
+    // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
+    // hold its login still need it.
+    if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
   });
 
-  const restorer = createRestorer({ ...serverCall, reportError });
+  const restorer = createRestorer(environment, core, underLock, callServer, catchUp, store.settled, reportError);
 
   /** Work nobody awaits: a failure the state and events do not show already is reported once as an `'error'`. */
   const reportUnawaited = (error: unknown): void => {
@@ -426,7 +417,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const { session, backoff } = core.state();
     if (isDestroyed() || !session) return;
     // "At once on resume": a retry that is backing off runs now, as does an overdue proactive refresh.
-    if (backoff && !refresher.inFlight) refreshInBackground();
+    if (backoff && !refresher.current()) refreshInBackground();
     else scheduler.check();
   });
 
@@ -451,7 +442,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     if (due === null || !isReached(due, environment)) return session.accessToken;
     // While retries back off, callers do not press the failing server: they get the still-valid token,
     // or, once it has expired, the last failure. The scheduled retry, a resume or refresh() tries again.
-    if (backoff && !refresher.inFlight) {
+    if (backoff && !refresher.current()) {
       if (!isExpired(session, environment)) return session.accessToken;
       throw backoff.lastFailure;
     }
@@ -482,7 +473,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     persisted: store.settled,
     reportError,
     // The session is still being learnt: the tabs asked, or a restore call out.
-    pending: () => core.state().phase === 'asking' || restorer.inFlight,
+    pending: () => core.state().phase === 'asking' || restorer.current() !== null,
     // With `restore`, the session may live in the server's cookie alone: a logout while it is being learnt
     // still tells the server (the cookie goes along), so that it cannot come back.
     notifyWithoutSession: config.restore,
@@ -543,7 +534,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     getAccessToken,
     async refresh() {
       // A restore in flight is joined at the call: a logout made after it then drops its answer for this caller too.
-      if (config.restore && restorer.inFlight) return restorer.run();
+      if (config.restore && restorer.current()) return restorer.run();
       const floorAtCall = core.state().floor;
       await readyOrRestoring;
       if (isDestroyed()) throw destroyedError();
