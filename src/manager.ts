@@ -1,5 +1,5 @@
 import { createAuthFetch } from './auth-fetch';
-import { createTabSync } from './cross-tab';
+import { createTabSync, type Receive } from './cross-tab';
 import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_MS } from './endpoints';
 import { createEnvironment, readLocalStorage, readPageOrigin } from './environment';
 import {
@@ -12,7 +12,7 @@ import {
 } from './errors';
 import { createEmitter, createLatch, createSnapshot } from './events';
 import { LOCK_WAIT_LIMIT_MS, LOCK_WAIT_MARGIN_MS } from './lock';
-import { createLogout } from './logout';
+import { createLogout, type Decision } from './logout';
 import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
 import { type CallServer, createRefresher, type UnderLock } from './refresh';
@@ -22,7 +22,6 @@ import {
   holdsAny,
   isExpired,
   isPlausibleStamp,
-  type LoginKey,
   isReached,
   isSameLogin,
   loginIdOf,
@@ -115,44 +114,30 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const isDestroyed = (): boolean => core.state().phase === 'destroyed';
 
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
-  const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
-    if (floor) receiveLogout(floor, []);
+  const receive: Receive = ({ session, floor }, via, tokens = []) => {
+    if (floor && isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
     if (session) logoutFlow.noteEnded(session);
     if (session && isPlausibleStamp(session.stamp, environment.now())) {
       dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
     }
   };
-  function receiveLogout(floor: LoginKey, tokens: readonly string[]): void {
-    if (isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
-  }
 
-  const tabSync = createTabSync({
-    environment,
-    channelName: config.channel,
-    locks: environment.locks,
-    storage: config.storage,
-    storageKey: config.storageKey,
-    current: () => core.state(),
-    receiveSession: (session, via) => receive({ session, floor: null }, via),
-    receiveLogout,
-    overruledByDecision(session) {
-      const { session: mine, floor: logout } = core.state();
-      const { decidedWhileAsking } = core.state();
-      const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout !== null && logoutFlow.isOwn(logout);
-      if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
-      // The same login, answered back: nothing to order.
-      if (mine && session.id === mine.id) return false;
-      if (!isPlausibleStamp(session.stamp, environment.now())) return true;
-      // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
-      // decision moves just after it (not to this moment: what that tab does after it answered still orders
-      // after the decision), and the tabs take it from this one.
-      dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
-      logoutFlow.noteEnded(session);
-      const after = core.state();
-      if (after.session) tabSync.announceSession(after.session);
-      else if (after.floor) tabSync.announceLogout(after.floor, []);
-      return true;
-    },
+  const tabSync = createTabSync(environment, config, core.state, receive, (session) => {
+    const { session: mine, floor: logout, decidedWhileAsking } = core.state();
+    const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout !== null && logoutFlow.isOwn(logout);
+    if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
+    // The same login, answered back: nothing to order.
+    if (mine && session.id === mine.id) return false;
+    if (!isPlausibleStamp(session.stamp, environment.now())) return true;
+    // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
+    // decision moves just after it (not to this moment: what that tab does after it answered still orders
+    // after the decision), and the tabs take it from this one.
+    dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
+    logoutFlow.noteEnded(session);
+    const after = core.state();
+    if (after.session) tabSync.announceSession(after.session);
+    else if (after.floor) tabSync.announceLogout(after.floor, []);
+    return true;
   });
 
   /**
@@ -174,7 +159,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const read = await store.read();
     if (read.kind === 'stored') receive(read.stored, 'storage');
     // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
-    if (!tabSync.mayHavePeers) return;
+    if (!tabSync.mayHavePeers()) return;
     const others = await tabSync.others();
     if (others !== 0) await tabSync.query(others === null ? {} : { expected: others });
   };
@@ -384,7 +369,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
    * A setTokens() or logout() call: stamped when it is called, so calls keep their order whatever they wait for;
    * one made while the storage is read is counted until it is applied (`end`).
    */
-  const beginDecision = (): { stamp: number; whileLoading: boolean; end(): void } => {
+  const beginDecision = (): Decision => {
     const stamp = nextStamp(core.state().clock, environment.now());
     const counted = core.state().phase === 'loading';
     dispatch({ type: 'called', stamp });
@@ -459,29 +444,23 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
 
   const allowedHref = createOriginCheck(config.allowedOrigins, pageOrigin, isDestroyed);
   const isAllowedOrigin = (url: string | URL): boolean => allowedHref(url) !== null;
-  const afterUnauthorized = createUnauthorizedPolicy({
-    state: core.state,
-    refresh: () => refresher.run(),
-    isAllowedOrigin,
-  });
-  const logoutFlow = createLogout({
+  const afterUnauthorized = createUnauthorizedPolicy(core.state, refresher.run, isAllowedOrigin);
+  const logoutFlow = createLogout(
     environment,
     core,
     logoutFn,
-    timeoutMs: timeoutMsOf(config.logout),
+    timeoutMsOf(config.logout),
     loaded,
-    persisted: store.settled,
+    store.settled,
     reportError,
     // The session is still being learnt: the tabs asked, or a restore call out.
-    pending: () => core.state().phase === 'asking' || restorer.current() !== null,
+    () => core.state().phase === 'asking' || restorer.current() !== null,
     // With `restore`, the session may live in the server's cookie alone: a logout while it is being learnt
     // still tells the server (the cookie goes along), so that it cannot come back.
-    notifyWithoutSession: config.restore,
-    answeredAtStart: tabsAnswered.promise,
+    config.restore,
+    tabsAnswered.promise,
     beginDecision,
-    loadedStamp: () => core.state().loaded.stamp,
-    loadedSession: () => core.state().loaded.session,
-  });
+  );
 
   const manager: TokenManager<Claims> = {
     ready,
