@@ -32,7 +32,7 @@ import {
   tokensOf,
 } from './session';
 import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
-import { createMemoryStorage, createSessionStore, type Stored, type StoredRead } from './storage';
+import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
 import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
 import type { AuthState, DefaultClaims, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
