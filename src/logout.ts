@@ -131,7 +131,8 @@ export function createLogout(
     noteEnded(session) {
       const floor = core.state().floor;
       if (!unheard || unheard.tokens || floor?.id !== unheard.id || !isEndedBy(session, floor)) return;
-      unheard.tokens = { accessToken: session.accessToken, refreshToken: session.refreshToken };
+      // notifyServer() sends the two tokens alone.
+      unheard.tokens = session;
       if (unheard.told) void notifyServer(unheard.tokens);
     },
     isOwn: (floor) => unheard?.id === floor.id,

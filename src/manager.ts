@@ -24,14 +24,13 @@ import {
   isPlausibleStamp,
   isReached,
   isSameLogin,
-  loginIdOf,
   MAX_STAMP,
   nextStamp,
   refreshDue,
   restoreSession,
   tokensOf,
 } from './session';
-import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
+import { type Action, type CoreState, createCore, INITIAL_STATE, loginOf, toAuthState } from './state';
 import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
 import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
@@ -40,13 +39,12 @@ import { createUnauthorizedPolicy, UNAUTHORIZED_POLICY } from './unauthorized';
 
 /** Numbers storage objects within this realm, so that managers given the same one share a refresh lock. */
 const storageIds = new WeakMap<object, number>();
-const storageCount = { value: 0 };
+let storageCount = 0;
 function storageInstanceId(storage: object): number {
   const known = storageIds.get(storage);
   if (known !== undefined) return known;
-  storageCount.value += 1;
-  storageIds.set(storage, storageCount.value);
-  return storageCount.value;
+  storageIds.set(storage, ++storageCount);
+  return storageCount;
 }
 
 function destroyedError(): ConfigurationError {
@@ -83,7 +81,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const lockWaitMs = Math.max(LOCK_WAIT_LIMIT_MS, timeoutMsOf(config.refresh) + LOCK_WAIT_MARGIN_MS);
   const environment = createEnvironment({ ...config, lockWaitMs }, pageOrigin);
   const events = createEmitter();
-  const snapshot = createSnapshot(LOADING_STATE);
+  const snapshot = createSnapshot(Object.freeze(toAuthState(INITIAL_STATE)));
   const scheduler = createScheduler(environment);
   const reportError = (error: TokenkeeperError): void => events.emit('error', { error });
   const store = createSessionStore(
@@ -235,7 +233,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       refresher.abandon();
       unsubscribeResume();
       tabSync.close();
-      snapshot.set(SIGNED_OUT_STATE, true);
+      // Signed out: the destroyed state holds no session.
+      snapshot.set(toAuthState(next), true);
       snapshot.clearListeners();
       events.clear();
       return;
@@ -291,28 +290,18 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   }
   const applyStored = (read: StoredRead): void => {
     const now = environment.now();
-    if (
-      read.kind === 'stored' &&
-      [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
-    ) {
-      const { session, floor } = read.stored;
-      dispatch({
-        type: 'loaded',
-        session: session && restoreSession(session, environment),
-        floor,
-        unknown: false,
-        // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
-        asking: asksTabs || (config.restore && session === null),
-      });
-      return;
-    }
+    const stored = read.kind === 'stored' ? read.stored : null;
+    const usable = stored && [stored.session, stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now));
+    const session = usable ? stored.session : null;
     dispatch({
       type: 'loaded',
-      session: null,
-      floor: null,
+      session: session && restoreSession(session, environment),
+      floor: usable ? stored.floor : null,
       unknown: read.kind === 'failed',
-      asking: asksTabs || config.restore,
+      // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
+      asking: asksTabs || (config.restore && session === null),
     });
+    if (usable) return;
     if (read.kind === 'corrupt' || read.kind === 'stored') {
       loadErrors.push(
         new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
@@ -489,22 +478,9 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         );
         const stamp = Math.max(decision.stamp, Math.min(MAX_STAMP, storedStamp + 1));
         if (isDestroyed()) throw destroyedError();
-        if (
-          holdsAny(
-            { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
-            core.state().endedTokens,
-          )
-        ) {
-          throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
-        }
-        dispatch({
-          type: 'login',
-          tokens,
-          id: loginIdOf(tokens.accessToken, tokens.refreshToken ?? null),
-          receivedMono,
-          stamp,
-          source: 'local',
-        });
+        const login = loginOf(core.state(), tokens, receivedMono, stamp, 'local');
+        if (!login) throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
+        dispatch(login);
       } finally {
         decision.end();
       }

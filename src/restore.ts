@@ -1,9 +1,9 @@
 import { ConfigurationError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
-import { holdsAny, loginIdOf, nextStamp } from './session';
+import { nextStamp } from './session';
 import { readTokenSet } from './token';
 import { type CallServer, createFlight, type Refresher, type UnderLock } from './refresh';
-import type { Core } from './state';
+import { type Core, loginOf } from './state';
 
 /**
  * Asks the server for the session its cookie holds, when none is known here; one call at a time. `abandon`
@@ -78,19 +78,9 @@ export function createRestorer(
       } catch (error) {
         throw transient(error);
       }
-      if (
-        holdsAny({ accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null }, state().endedTokens)
-      ) {
-        throw noSession('the restored session was logged out meanwhile');
-      }
-      dispatch({
-        type: 'login',
-        tokens,
-        id: loginIdOf(tokens.accessToken, tokens.refreshToken ?? null),
-        receivedMono,
-        stamp,
-        source: 'restore',
-      });
+      const login = loginOf(state(), tokens, receivedMono, stamp, 'restore');
+      if (!login) throw noSession('the restored session was logged out meanwhile');
+      dispatch(login);
       if (known() !== tokens.accessToken) throw noSession('a login or logout won over the restore');
       await persisted();
       return tokens.accessToken;
