@@ -134,6 +134,11 @@ export function createTabSync(
     (query.expected !== undefined && query.answered.size >= query.expected) ||
     (!query.untilFirstSession && query.waitingFor.size === 0);
 
+  /** This tab's session and latest logout, as a message carries them. */
+  const heldNow = (): { session: SessionRecord | null; floor: LoginKey | null } => {
+    const { session, floor } = current();
+    return { session: session && toRecord(session), floor };
+  };
   const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
   const announceSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
   const announceLogout = (floor: LoginKey, tokens: readonly string[]): void =>
@@ -170,14 +175,7 @@ export function createTabSync(
       }
       case 'query': {
         receive(message, 'channel');
-        const { session, floor } = current();
-        post({
-          type: 'state',
-          to: message.from,
-          queryId: message.queryId,
-          session: session && toRecord(session),
-          floor,
-        });
+        post({ type: 'state', to: message.from, queryId: message.queryId, ...heldNow() });
         return;
       }
       case 'state': {
@@ -258,8 +256,7 @@ export function createTabSync(
         };
         const handle = environment.setTimeout(() => query.finish(true), QUERY_TIMEOUT_MS);
         pending.set(queryId, query);
-        const { session, floor } = current();
-        post({ type: 'query', queryId, session: session && toRecord(session), floor });
+        post({ type: 'query', queryId, ...heldNow() });
       });
     },
     close() {

@@ -353,7 +353,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   };
 
   /** How many setTokens() and logout() calls are made and not applied yet. */
-  const decisionsOut = { count: 0 };
+  let decisionsOut = 0;
   /**
    * A setTokens() or logout() call: stamped when it is called, so calls keep their order whatever they wait for;
    * one made while the storage is read is counted until it is applied (`end`).
@@ -362,7 +362,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const stamp = nextStamp(core.state().clock, environment.now());
     const counted = core.state().phase === 'loading';
     dispatch({ type: 'called', stamp });
-    decisionsOut.count += 1;
+    decisionsOut += 1;
     let ended = false;
     return {
       stamp,
@@ -370,7 +370,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       end() {
         if (ended) return;
         ended = true;
-        decisionsOut.count -= 1;
+        decisionsOut -= 1;
         if (counted) dispatch({ type: 'decided' });
       },
     };
@@ -399,7 +399,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const tokenNow = (): string | null | undefined => {
     const { phase, session } = core.state();
     // A setTokens() or logout() called before, and not applied yet, decides which token goes: it is waited for.
-    if (phase !== 'ready' || decisionsOut.count > 0) return undefined;
+    if (phase !== 'ready' || decisionsOut > 0) return undefined;
     if (!session) return null;
     const due = refreshDue(session, config.refreshMarginMs);
     return due === null || !isReached(due, environment) ? session.accessToken : undefined;

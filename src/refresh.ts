@@ -61,31 +61,34 @@ export interface Flight {
 }
 
 export function createFlight(dispatch: (action: Action) => void, reason: () => Error): Flight {
-  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+  /** The flight out: its promise and its controller, both `null` when there is none. */
+  let promise: Promise<string> | null = null;
+  let flying: AbortController | null = null;
   return {
-    current: () => flight?.promise ?? null,
+    current: () => promise,
     start(task) {
       const controller = new AbortController();
       const release = (): boolean => {
-        if (flight?.controller !== controller) return false;
-        flight = null;
+        if (flying !== controller) return false;
+        promise = flying = null;
         return true;
       };
       // Callers stop waiting the moment the flight is abandoned, even if a RefreshFn ignores its signal.
       const abandoned = new Promise<never>((_, reject) => {
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });
-      const promise = Promise.race([task(controller.signal, release), abandoned]).finally(() => {
+      const started = Promise.race([task(controller.signal, release), abandoned]).finally(() => {
         if (release()) dispatch({ type: 'refreshSettled' });
       });
-      flight = { promise, controller };
+      promise = started;
+      flying = controller;
       dispatch({ type: 'refreshStarted' });
-      return promise;
+      return started;
     },
     abandon() {
-      if (!flight) return;
-      const { controller } = flight;
-      flight = null;
+      const controller = flying;
+      if (!controller) return;
+      promise = flying = null;
       controller.abort(reason());
       dispatch({ type: 'refreshSettled' });
     },
