@@ -97,11 +97,13 @@ export interface TabSync {
 }
 
 interface PendingQuery {
-  waitingFor: Set<string>;
-  answered: Set<string>;
-  expected: number | undefined;
-  untilFirstSession: boolean;
-  finish(timedOut: boolean): void;
+  /**
+   * Counts the answer of tab `from` (`withSession`: it held one), or learns how many tabs will answer (`count`);
+   * the query ends once it has what it waits for.
+   */
+  answer(from: string | null, withSession: boolean, count?: number): void;
+  /** Ends the query; `timedOut`: the tabs that did not answer are forgotten. */
+  finish(timedOut?: boolean): void;
 }
 
 /** Cross-tab sync over the channel and, for a shared storage such as localStorage, its `storage` events. */
@@ -130,9 +132,6 @@ export function createTabSync(
   let channel: TabChannel | null = null;
   /** The query this tab made when it opened. */
   let firstQueryId: string | null = null;
-  const isComplete = (query: PendingQuery): boolean =>
-    (query.expected !== undefined && query.answered.size >= query.expected) ||
-    (!query.untilFirstSession && query.waitingFor.size === 0);
 
   /** This tab's session and latest logout, as a message carries them. */
   const heldNow = (): { session: SessionRecord | null; floor: LoginKey | null } => {
@@ -190,11 +189,7 @@ export function createTabSync(
           receive({ session: message.session }, 'channel');
           answerIfBehind(message.session, message.floor);
         }
-        const query = pending.get(message.queryId);
-        if (!query) return;
-        query.waitingFor.delete(message.from);
-        query.answered.add(message.from);
-        if ((query.untilFirstSession && message.session) || isComplete(query)) query.finish(false);
+        pending.get(message.queryId)?.answer(message.from, message.session !== null);
       }
     }
   };
@@ -232,30 +227,40 @@ export function createTabSync(
     announceLogout,
     others: () => presence?.others() ?? Promise.resolve(0),
     expectAnswers(count) {
-      const query = firstQueryId === null ? undefined : pending.get(firstQueryId);
-      if (!query) return;
-      query.expected = count;
-      if (isComplete(query)) query.finish(false);
+      // Map.get(null) is undefined: no first query.
+      pending.get(firstQueryId as string)?.answer(null, false, count);
     },
     query({ untilFirstSession = false, expected, first = false } = {}) {
       if (!channel) return Promise.resolve();
       const queryId = environment.createId();
       if (first) firstQueryId = queryId;
       return new Promise((resolve) => {
-        const query: PendingQuery = {
-          waitingFor: new Set(peers),
-          answered: new Set(),
-          expected,
-          untilFirstSession,
-          finish(timedOut) {
-            environment.clearTimeout(handle);
-            pending.delete(queryId);
-            if (timedOut) for (const silent of query.waitingFor) peers.delete(silent);
-            resolve();
-          },
+        const waitingFor = new Set(peers);
+        const answered = new Set<string>();
+        const finish = (timedOut?: boolean): void => {
+          environment.clearTimeout(handle);
+          pending.delete(queryId);
+          if (timedOut) for (const silent of waitingFor) peers.delete(silent);
+          resolve();
         };
-        const handle = environment.setTimeout(() => query.finish(true), QUERY_TIMEOUT_MS);
-        pending.set(queryId, query);
+        const handle = environment.setTimeout(() => finish(true), QUERY_TIMEOUT_MS);
+        pending.set(queryId, {
+          answer(from, withSession, count = expected) {
+            expected = count;
+            if (from !== null) {
+              waitingFor.delete(from);
+              answered.add(from);
+            }
+            if (
+              (untilFirstSession && withSession) ||
+              (expected !== undefined && answered.size >= expected) ||
+              (!untilFirstSession && waitingFor.size === 0)
+            ) {
+              finish();
+            }
+          },
+          finish,
+        });
         post({ type: 'query', queryId, ...heldNow() });
       });
     },
@@ -264,7 +269,7 @@ export function createTabSync(
       stopWatchingStorage();
       channel?.close();
       channel = null;
-      for (const query of [...pending.values()]) query.finish(false);
+      for (const query of [...pending.values()]) query.finish();
     },
   };
 }

@@ -80,15 +80,15 @@ export function createLogout(
    */
   let unheard: { id: string; tokens: TokensHeld | null; told: boolean } | null = null;
 
-  const endedUnheard = async (): Promise<TokensHeld | null> => {
-    await answeredAtStart;
-    if (unheard) unheard.told = true;
-    return unheard?.tokens ?? null;
-  };
-
   const finish = async (held: TokensHeld | null): Promise<{ serverNotified: boolean }> => {
     await persisted();
-    const ended = held ?? (await endedUnheard()) ?? (notifyWithoutSession ? NO_TOKENS : null);
+    let ended = held;
+    if (!ended) {
+      // No session held at the call: the one the tabs answered with, which this logout ended, once they did.
+      await answeredAtStart;
+      if (unheard) unheard.told = true;
+      ended = unheard?.tokens ?? (notifyWithoutSession ? NO_TOKENS : null);
+    }
     return { serverNotified: ended ? await notifyServer(ended) : false };
   };
 

@@ -107,7 +107,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** Opens when the start's restore call begins, which `refresh()` joins. */
   const restoreBegun = createLatch();
   const readyOrRestoring = Promise.race([ready, restoreBegun.promise]);
-  const core = createCore((next, previous, action) => onTransition(next, previous, action));
+  const core = createCore(onTransition);
   const dispatch = core.dispatch;
   const isDestroyed = (): boolean => core.state().phase === 'destroyed';
 
@@ -189,34 +189,6 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     refresher.run().catch(reportUnawaited);
   };
 
-  const schedule = ({ session, backoff }: CoreState): void => {
-    const due = session && (backoff ? backoff.retryAt : refreshDue(session, config.refreshMarginMs));
-    if (due) scheduler.schedule(due, refreshInBackground);
-    else scheduler.cancel();
-  };
-
-  /** Events of a transition: a login, a new token set of the same login, or the end of the session. */
-  const emitEvents = (next: CoreState, previous: CoreState, action: Action): void => {
-    // A login or logout moved after what the tabs answered is the same one: no event.
-    if (action.type === 'restamp') return;
-    const before = previous.session;
-    const after = next.session;
-    if (after && after !== before) {
-      if (before && isSameLogin(before, after)) {
-        const source = action.type === 'refreshed' ? 'local' : 'remote';
-        events.emit('refresh', { accessToken: after.accessToken, expiresAt: after.expiresAt, source });
-      } else if (action.type !== 'loaded') {
-        events.emit('login', { source: action.type === 'login' ? action.source : 'remote' });
-      }
-    } else if (before && !after) {
-      const reason =
-        action.type === 'logout' ? action.reason : action.type === 'rejected' ? 'refresh-rejected' : 'remote';
-      events.emit('logout', { reason });
-    }
-    if (action.type === 'refreshFailed' && next.backoff !== previous.backoff) reportError(action.error);
-    if (action.type === 'refreshed' && action.bornExpired && after === action.next) reportError(action.bornExpired);
-  };
-
   function onTransition(next: CoreState, previous: CoreState, action: Action): void {
     // A login or logout here wins over a restore still out: its answer is dropped.
     if (
@@ -274,9 +246,29 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       // A logout while the session was still being learnt: it ends, in every tab, whatever that would have brought.
       tabSync.announceLogout(next.floor, []);
     }
-    if (after !== before || next.backoff !== previous.backoff) schedule(next);
+    if (after !== before || next.backoff !== previous.backoff) {
+      const due = after && (next.backoff ? next.backoff.retryAt : refreshDue(after, config.refreshMarginMs));
+      if (due) scheduler.schedule(due, refreshInBackground);
+      else scheduler.cancel();
+    }
     snapshot.set(toAuthState(next));
-    emitEvents(next, previous, action);
+    // Events of a transition: a login, a new token set of the same login, or the end of the session.
+    // A login or logout moved after what the tabs answered is the same one: no event.
+    if (action.type === 'restamp') return;
+    if (after && after !== before) {
+      if (before && isSameLogin(before, after)) {
+        const source = action.type === 'refreshed' ? 'local' : 'remote';
+        events.emit('refresh', { accessToken: after.accessToken, expiresAt: after.expiresAt, source });
+      } else if (action.type !== 'loaded') {
+        events.emit('login', { source: action.type === 'login' ? action.source : 'remote' });
+      }
+    } else if (before && !after) {
+      const reason =
+        action.type === 'logout' ? action.reason : action.type === 'rejected' ? 'refresh-rejected' : 'remote';
+      events.emit('logout', { reason });
+    }
+    if (action.type === 'refreshFailed' && next.backoff !== previous.backoff) reportError(action.error);
+    if (action.type === 'refreshed' && action.bornExpired && after === action.next) reportError(action.bornExpired);
   }
 
   // Loading: synchronous storages are read at once, so a page can start signed in without a flash.
