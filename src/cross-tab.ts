@@ -28,18 +28,19 @@ function createPresence(
   realmTabs.set(channelName, here);
   here.add(tabId);
   let release = (): void => {};
-  const canQuery = typeof locks?.query === 'function';
-  if (locks && canQuery) {
+  // Web Locks that can list the locks held; else only this realm's managers can be counted.
+  const queryable = typeof locks?.query === 'function' ? locks : null;
+  if (queryable) {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    locks.request(prefix + tabId, {}, () => held).catch(() => {});
+    queryable.request(prefix + tabId, {}, () => held).catch(() => {});
   }
   return {
     async others() {
-      if (!locks || !canQuery) return here.size - 1;
+      if (!queryable) return here.size - 1;
       try {
-        const { held = [], pending = [] } = await (locks.query as NonNullable<LockManagerLike['query']>)();
+        const { held = [], pending = [] } = await (queryable.query as NonNullable<LockManagerLike['query']>)();
         const names = new Set([...held, ...pending].map((lock) => lock.name));
         names.delete(prefix + tabId);
         return [...names].filter((name) => name?.startsWith(prefix)).length;
