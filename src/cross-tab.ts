@@ -1,9 +1,9 @@
 import { type Envelope, openTabChannel, type TabChannel } from './channel';
 import type { Environment } from './environment';
 import type { LockManagerLike } from './lock';
+import type { NormalizedOptions } from './options';
 import { compareSessions, isEndedBy, type LoginKey, type SessionRecord, toLoginKey, toRecord } from './session';
 import { parseStored, type Stored } from './storage';
-import type { TokenStorage } from './types';
 
 /** How long a tab waits for the other tabs to answer "who has the session?". */
 export const QUERY_TIMEOUT_MS = 100;
@@ -28,18 +28,19 @@ function createPresence(
   realmTabs.set(channelName, here);
   here.add(tabId);
   let release = (): void => {};
-  const canQuery = typeof locks?.query === 'function';
-  if (locks && canQuery) {
+  // Web Locks that can list the locks held; else only this realm's managers can be counted.
+  const queryable = typeof locks?.query === 'function' ? locks : null;
+  if (queryable) {
     const held = new Promise<void>((resolve) => {
       release = resolve;
     });
-    locks.request(prefix + tabId, {}, () => held).catch(() => {});
+    queryable.request(prefix + tabId, {}, () => held).catch(() => {});
   }
   return {
     async others() {
-      if (!locks || !canQuery) return here.size - 1;
+      if (!queryable) return here.size - 1;
       try {
-        const { held = [], pending = [] } = await (locks.query as NonNullable<LockManagerLike['query']>)();
+        const { held = [], pending = [] } = await (queryable.query as NonNullable<LockManagerLike['query']>)();
         const names = new Set([...held, ...pending].map((lock) => lock.name));
         names.delete(prefix + tabId);
         return [...names].filter((name) => name?.startsWith(prefix)).length;
@@ -56,42 +57,25 @@ function createPresence(
   };
 }
 
-/** What the cross-tab sync needs from the manager. */
-export interface TabSyncHost {
-  environment: Pick<
-    Environment,
-    'createChannel' | 'onStorageChange' | 'createId' | 'setTimeout' | 'clearTimeout' | 'monotonicNow'
-  >;
-  channelName: string | false;
-  /** Web Locks, to tell which tabs are open; `null` where there are none. */
-  locks: LockManagerLike | null;
-  /** The storage given in the options (not the in-memory default), watched for changes by other tabs. */
-  storage: TokenStorage | null;
-  storageKey: string;
-  /** This tab's session and latest logout. */
-  current(): Stored;
-  /** Another tab holds this session (it said so on the channel, or wrote it to storage); taken when it is news. */
-  receiveSession(record: SessionRecord, via: 'channel' | 'storage'): void;
-  /** Another tab ended every login up to `floor`, and any session holding `tokens`. */
-  receiveLogout(floor: LoginKey, tokens: readonly string[]): void;
-  /**
-   * The session another tab answered the query this tab made when it opened with, when a login or logout here
-   * came meanwhile: that tab held it before it heard of the decision here, which orders after it. Returns
-   * whether the session was handled so (else it is taken in as any other). Logouts in answers are always
-   * taken in: a logout is never undone by a login it may have come after.
-   */
-  overruledByDecision(session: SessionRecord): boolean;
-}
+/**
+ * A session or a logout another tab holds (it said so on the channel, or wrote it to storage): taken when it is
+ * news. `tokens`: the logout also ends any session holding one of them.
+ */
+export type Receive = (
+  heard: { session?: SessionRecord | null; floor?: LoginKey | null },
+  via: 'channel' | 'storage',
+  tokens?: readonly string[],
+) => void;
 
 /** Keeps tabs that share a channel on one session. */
 export interface TabSync {
-  /** Whether a channel to other tabs is open. */
+  /** Whether a channel to other tabs was opened. */
   readonly connected: boolean;
   /**
    * Whether a query may find another tab: one has been heard from, or this tab opened so recently that the
    * others may not have answered its first query yet. Otherwise a query would only wait out its timeout.
    */
-  readonly mayHavePeers: boolean;
+  mayHavePeers(): boolean;
   announceSession(session: SessionRecord): void;
   announceLogout(floor: LoginKey, tokens: readonly string[]): void;
   /**
@@ -114,16 +98,34 @@ export interface TabSync {
 }
 
 interface PendingQuery {
-  waitingFor: Set<string>;
-  answered: Set<string>;
-  expected: number | undefined;
-  untilFirstSession: boolean;
-  finish(timedOut: boolean): void;
+  /**
+   * Counts the answer of tab `from` (`withSession`: it held one), or learns how many tabs will answer (`count`);
+   * the query ends once it has what it waits for.
+   */
+  answer(from: string | null, withSession: boolean, count?: number): void;
+  /** Ends the query; `timedOut`: the tabs that did not answer are forgotten. */
+  finish(timedOut?: boolean): void;
 }
 
 /** Cross-tab sync over the channel and, for a shared storage such as localStorage, its `storage` events. */
-export function createTabSync(host: TabSyncHost): TabSync {
-  const { environment } = host;
+export function createTabSync(
+  environment: Pick<
+    Environment,
+    'createChannel' | 'onStorageChange' | 'createId' | 'setTimeout' | 'clearTimeout' | 'monotonicNow' | 'locks'
+  >,
+  /** The channel's name, the storage given in the options (not the in-memory default, watched for changes by other tabs) and its key. */
+  { channel: channelName, storage, storageKey }: Pick<NormalizedOptions, 'channel' | 'storage' | 'storageKey'>,
+  /** This tab's session and latest logout. */
+  current: () => Stored,
+  receive: Receive,
+  /**
+   * The session another tab answered the query this tab made when it opened with, when a login or logout here
+   * came meanwhile: that tab held it before it heard of the decision here, which orders after it. Returns
+   * whether the session was handled so (else it is taken in as any other). Logouts in answers are always
+   * taken in: a logout is never undone by a login it may have come after.
+   */
+  overruledByDecision: (session: SessionRecord) => boolean,
+): TabSync {
   const tabId = environment.createId();
   const openedAt = environment.monotonicNow();
   const peers = new Set<string>();
@@ -131,10 +133,12 @@ export function createTabSync(host: TabSyncHost): TabSync {
   let channel: TabChannel | null = null;
   /** The query this tab made when it opened. */
   let firstQueryId: string | null = null;
-  const isComplete = (query: PendingQuery): boolean =>
-    (query.expected !== undefined && query.answered.size >= query.expected) ||
-    (!query.untilFirstSession && query.waitingFor.size === 0);
 
+  /** This tab's session and latest logout, as a message carries them. */
+  const heldNow = (): { session: SessionRecord | null; floor: LoginKey | null } => {
+    const { session, floor } = current();
+    return { session: session && toRecord(session), floor };
+  };
   const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
   const announceSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
   const announceLogout = (floor: LoginKey, tokens: readonly string[]): void =>
@@ -145,7 +149,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
    * converge even when one of them acted before it had heard of the others (a new tab, say).
    */
   const answerIfBehind = (incoming: SessionRecord | null, floor: LoginKey | null): void => {
-    const mine = host.current();
+    const mine = current();
     if (mine.session) {
       // Signed out there, and not by a logout that ends this session (no logout at all: a tab that could not read
       // its storage, say): behind too.
@@ -160,112 +164,105 @@ export function createTabSync(host: TabSyncHost): TabSync {
     peers.add(message.from);
     switch (message.type) {
       case 'session':
-        host.receiveSession(message.session, 'channel');
+        receive(message, 'channel');
         answerIfBehind(message.session, null);
         return;
       case 'logout': {
         const floor = toLoginKey(message);
-        host.receiveLogout(floor, message.tokens);
+        receive({ floor }, 'channel', message.tokens);
         answerIfBehind(null, floor);
         return;
       }
       case 'query': {
-        if (message.floor) host.receiveLogout(message.floor, []);
-        if (message.session) host.receiveSession(message.session, 'channel');
-        const { session, floor } = host.current();
-        post({
-          type: 'state',
-          to: message.from,
-          queryId: message.queryId,
-          session: session && toRecord(session),
-          floor,
-        });
+        receive(message, 'channel');
+        post({ type: 'state', to: message.from, queryId: message.queryId, ...heldNow() });
         return;
       }
       case 'state': {
         if (message.to !== tabId) return;
         // A logout another tab knows of is taken in at once, so that a login made here meanwhile orders after it.
-        if (message.floor) host.receiveLogout(message.floor, []);
+        receive({ floor: message.floor }, 'channel');
         const overruled =
-          message.queryId === firstQueryId && message.session !== null && host.overruledByDecision(message.session);
+          message.queryId === firstQueryId && message.session !== null && overruledByDecision(message.session);
         if (!overruled) {
           // Every answer is taken in as it comes, not only the first with a session: a tab that answers late
           // may have the newer one. A tab that answers with less than this one has is told what this one has.
-          if (message.session) host.receiveSession(message.session, 'channel');
+          receive({ session: message.session }, 'channel');
           answerIfBehind(message.session, message.floor);
         }
-        const query = pending.get(message.queryId);
-        if (!query) return;
-        query.waitingFor.delete(message.from);
-        query.answered.add(message.from);
-        if ((query.untilFirstSession && message.session) || isComplete(query)) query.finish(false);
+        pending.get(message.queryId)?.answer(message.from, message.session !== null);
       }
     }
   };
 
-  const opened = host.channelName === false ? null : environment.createChannel(host.channelName);
+  const opened = channelName === false ? null : environment.createChannel(channelName);
   if (opened) channel = openTabChannel(opened, tabId, onMessage);
-  const presence = channel && host.channelName !== false ? createPresence(host.channelName, tabId, host.locks) : null;
+  const presence = channel && channelName !== false ? createPresence(channelName, tabId, environment.locks) : null;
 
-  const stopWatchingStorage = host.storage
-    ? environment.onStorageChange(host.storage, host.storageKey, (newValue, oldValue) => {
+  const stopWatchingStorage = storage
+    ? environment.onStorageChange(storage, storageKey, (newValue, oldValue) => {
         const stored = newValue === null ? null : parseStored(newValue);
         if (stored) {
-          if (stored.floor) host.receiveLogout(stored.floor, []);
-          if (stored.session) host.receiveSession(stored.session, 'storage');
+          receive(stored, 'storage');
           return;
         }
         if (newValue !== null) return;
         // The whole storage was cleared (`localStorage.clear()`): the session held here is over.
-        const held = host.current().session;
+        const held = current().session;
         if (oldValue === undefined) {
-          if (held) host.receiveLogout(toLoginKey(held), []);
+          if (held) receive({ floor: toLoginKey(held) }, 'storage');
           return;
         }
         // A removal says which login ended through the value it removed. Where a channel is open the
         // channel says it too, and a removal may only be a write that failed and cleared the key.
         const removed = oldValue !== null && !channel ? parseStored(oldValue) : undefined;
-        if (removed?.session) host.receiveLogout(toLoginKey(removed.session), []);
+        if (removed?.session) receive({ floor: toLoginKey(removed.session) }, 'storage');
       })
     : () => {};
 
   return {
-    get connected() {
-      return channel !== null;
-    },
-    get mayHavePeers() {
-      return channel !== null && (peers.size > 0 || environment.monotonicNow() - openedAt < NEW_TAB_WINDOW_MS);
-    },
+    connected: channel !== null,
+    mayHavePeers: () =>
+      channel !== null && (peers.size > 0 || environment.monotonicNow() - openedAt < NEW_TAB_WINDOW_MS),
     announceSession,
     announceLogout,
     others: () => presence?.others() ?? Promise.resolve(0),
     expectAnswers(count) {
-      const query = firstQueryId === null ? undefined : pending.get(firstQueryId);
-      if (!query) return;
-      query.expected = count;
-      if (isComplete(query)) query.finish(false);
+      // Map.get(null) is undefined: no first query.
+      pending.get(firstQueryId as string)?.answer(null, false, count);
     },
     query({ untilFirstSession = false, expected, first = false } = {}) {
       if (!channel) return Promise.resolve();
       const queryId = environment.createId();
       if (first) firstQueryId = queryId;
       return new Promise((resolve) => {
-        const query: PendingQuery = {
-          waitingFor: new Set(peers),
-          answered: new Set(),
-          expected,
-          untilFirstSession,
-          finish(timedOut) {
-            environment.clearTimeout(handle);
-            pending.delete(queryId);
-            if (timedOut) for (const silent of query.waitingFor) peers.delete(silent);
-            resolve();
-          },
+        const waitingFor = new Set(peers);
+        const answered = new Set<string>();
+        const finish = (timedOut?: boolean): void => {
+          environment.clearTimeout(handle);
+          pending.delete(queryId);
+          if (timedOut) for (const silent of waitingFor) peers.delete(silent);
+          resolve();
         };
-        const handle = environment.setTimeout(() => query.finish(true), QUERY_TIMEOUT_MS);
-        pending.set(queryId, query);
-        const { session, floor } = host.current();
-        post({ type: 'query', queryId, session: session && toRecord(session), floor });
+        const handle = environment.setTimeout(() => finish(true), QUERY_TIMEOUT_MS);
+        pending.set(queryId, {
+          answer(from, withSession, count = expected) {
+            expected = count;
+            if (from !== null) {
+              waitingFor.delete(from);
+              answered.add(from);
+            }
+            if (
+              (untilFirstSession && withSession) ||
+              (expected !== undefined && answered.size >= expected) ||
+              (!untilFirstSession && waitingFor.size === 0)
+            ) {
+              finish();
+            }
+          },
+          finish,
+        });
+        post({ type: 'query', queryId, ...heldNow() });
       });
     },
     close() {
@@ -273,7 +270,7 @@ export function createTabSync(host: TabSyncHost): TabSync {
       stopWatchingStorage();
       channel?.close();
       channel = null;
-      for (const query of [...pending.values()]) query.finish(false);
+      for (const query of [...pending.values()]) query.finish();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { createAuthFetch } from './auth-fetch';
-import { createTabSync } from './cross-tab';
+import { createTabSync, type Receive } from './cross-tab';
 import { createEndpointLogout, createEndpointRefresh, DEFAULT_ENDPOINT_TIMEOUT_MS } from './endpoints';
 import { createEnvironment, readLocalStorage, readPageOrigin } from './environment';
 import {
@@ -12,41 +12,39 @@ import {
 } from './errors';
 import { createEmitter, createLatch, createSnapshot } from './events';
 import { LOCK_WAIT_LIMIT_MS, LOCK_WAIT_MARGIN_MS } from './lock';
-import { createLogout } from './logout';
+import { createLogout, type Decision } from './logout';
 import { type NormalizedOptions, normalizeOptions } from './options';
 import { createOriginCheck } from './origin';
-import { createRefresher } from './refresh';
+import { type CallServer, createRefresher, type UnderLock } from './refresh';
 import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
   holdsAny,
   isExpired,
   isPlausibleStamp,
-  type LoginKey,
   isReached,
   isSameLogin,
-  loginIdOf,
   MAX_STAMP,
   nextStamp,
   refreshDue,
   restoreSession,
   tokensOf,
 } from './session';
-import { type Action, type CoreState, createCore, LOADING_STATE, SIGNED_OUT_STATE, toAuthState } from './state';
-import { createMemoryStorage, createSessionStore, type Stored, type StoredRead } from './storage';
+import { type Action, type CoreState, createCore, INITIAL_STATE, loginOf, toAuthState } from './state';
+import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
+import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
 import type { AuthState, DefaultClaims, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
 import { createUnauthorizedPolicy, UNAUTHORIZED_POLICY } from './unauthorized';
 
 /** Numbers storage objects within this realm, so that managers given the same one share a refresh lock. */
 const storageIds = new WeakMap<object, number>();
-const storageCount = { value: 0 };
+let storageCount = 0;
 function storageInstanceId(storage: object): number {
   const known = storageIds.get(storage);
   if (known !== undefined) return known;
-  storageCount.value += 1;
-  storageIds.set(storage, storageCount.value);
-  return storageCount.value;
+  storageIds.set(storage, ++storageCount);
+  return storageCount;
 }
 
 function destroyedError(): ConfigurationError {
@@ -83,7 +81,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const lockWaitMs = Math.max(LOCK_WAIT_LIMIT_MS, timeoutMsOf(config.refresh) + LOCK_WAIT_MARGIN_MS);
   const environment = createEnvironment({ ...config, lockWaitMs }, pageOrigin);
   const events = createEmitter();
-  const snapshot = createSnapshot(LOADING_STATE);
+  const snapshot = createSnapshot(Object.freeze(toAuthState(INITIAL_STATE)));
   const scheduler = createScheduler(environment);
   const reportError = (error: TokenkeeperError): void => events.emit('error', { error });
   const store = createSessionStore(
@@ -109,49 +107,35 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** Opens when the start's restore call begins, which `refresh()` joins. */
   const restoreBegun = createLatch();
   const readyOrRestoring = Promise.race([ready, restoreBegun.promise]);
-  const core = createCore((next, previous, action) => onTransition(next, previous, action));
+  const core = createCore(onTransition);
   const dispatch = core.dispatch;
   const isDestroyed = (): boolean => core.state().phase === 'destroyed';
 
   /** A session or a logout another tab (or the shared storage) knows of: taken when it is news. */
-  const receive = ({ session, floor }: Stored, via: 'channel' | 'storage'): void => {
-    if (floor) receiveLogout(floor, []);
+  const receive: Receive = ({ session, floor }, via, tokens = []) => {
+    if (floor && isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
     if (session) logoutFlow.noteEnded(session);
     if (session && isPlausibleStamp(session.stamp, environment.now())) {
       dispatch({ type: 'adopt', session: restoreSession(session, environment), via });
     }
   };
-  function receiveLogout(floor: LoginKey, tokens: readonly string[]): void {
-    if (isPlausibleStamp(floor.stamp, environment.now())) dispatch({ type: 'ended', floor, tokens });
-  }
 
-  const tabSync = createTabSync({
-    environment,
-    channelName: config.channel,
-    locks: environment.locks,
-    storage: config.storage,
-    storageKey: config.storageKey,
-    current: () => core.state(),
-    receiveSession: (session, via) => receive({ session, floor: null }, via),
-    receiveLogout,
-    overruledByDecision(session) {
-      const { session: mine, floor: logout } = core.state();
-      const { decidedWhileAsking } = core.state();
-      const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout !== null && logoutFlow.isOwn(logout);
-      if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
-      // The same login, answered back: nothing to order.
-      if (mine && session.id === mine.id) return false;
-      if (!isPlausibleStamp(session.stamp, environment.now())) return true;
-      // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
-      // decision moves just after it (not to this moment: what that tab does after it answered still orders
-      // after the decision), and the tabs take it from this one.
-      dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
-      logoutFlow.noteEnded(session);
-      const after = core.state();
-      if (after.session) tabSync.announceSession(after.session);
-      else if (after.floor) tabSync.announceLogout(after.floor, []);
-      return true;
-    },
+  const tabSync = createTabSync(environment, config, core.state, receive, (session) => {
+    const { session: mine, floor: logout, decidedWhileAsking } = core.state();
+    const loggedOutHere = decidedWhileAsking === 'logout' && !mine && logout !== null && logoutFlow.isOwn(logout);
+    if (isDestroyed() || !(decidedWhileAsking === 'login' ? mine : loggedOutHere)) return false;
+    // The same login, answered back: nothing to order.
+    if (mine && session.id === mine.id) return false;
+    if (!isPlausibleStamp(session.stamp, environment.now())) return true;
+    // What that tab held when it answered is older than the decision made here, whatever the clocks say: the
+    // decision moves just after it (not to this moment: what that tab does after it answered still orders
+    // after the decision), and the tabs take it from this one.
+    dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
+    logoutFlow.noteEnded(session);
+    const after = core.state();
+    if (after.session) tabSync.announceSession(after.session);
+    else if (after.floor) tabSync.announceLogout(after.floor, []);
+    return true;
   });
 
   /**
@@ -173,7 +157,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const read = await store.read();
     if (read.kind === 'stored') receive(read.stored, 'storage');
     // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
-    if (!tabSync.mayHavePeers) return;
+    if (!tabSync.mayHavePeers()) return;
     const others = await tabSync.others();
     if (others !== 0) await tabSync.query(others === null ? {} : { expected: others });
   };
@@ -182,28 +166,18 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const refresherLock = environment.lockGiven || refreshLockScope !== null ? environment.lock : null;
   const refreshLockName = `tokenkeeper:refresh:${refreshLockScope ?? ''}:${config.storageKey}`;
   /** A refresh and a restore call the same endpoint under the same lock, after the same catch-up. */
-  const serverCall = {
-    environment,
-    lock: refresherLock,
-    lockName: refreshLockName,
-    refreshFn,
-    timeoutMs: timeoutMsOf(config.refresh),
-    state: core.state,
-    dispatch,
-    catchUp,
-    persisted: store.settled,
-  };
-  const refresher = createRefresher({
-    ...serverCall,
-    handOver(next) {
-      dispatch({ type: 'adopt', session: next, via: 'channel' });
-      // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
-      // hold its login still need it.
-      if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
-    },
+  const underLock: UnderLock = (task) => (refresherLock ? refresherLock(refreshLockName, task) : task());
+  const refreshTimeoutMs = timeoutMsOf(config.refresh);
+  const callServer: CallServer = (refreshToken, signal, what) =>
+    runWithTimeout(environment, refreshTimeoutMs, what, (timed) => refreshFn({ refreshToken, signal: timed }), signal);
+  const refresher = createRefresher(environment, core, underLock, callServer, catchUp, store.settled, (next) => {
+    dispatch({ type: 'adopt', session: next, via: 'channel' });
+    // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
+    // hold its login still need it.
+    if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
   });
 
-  const restorer = createRestorer({ ...serverCall, reportError });
+  const restorer = createRestorer(environment, core, underLock, callServer, catchUp, store.settled, reportError);
 
   /** Work nobody awaits: a failure the state and events do not show already is reported once as an `'error'`. */
   const reportUnawaited = (error: unknown): void => {
@@ -213,34 +187,6 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const refreshInBackground = (): void => {
     // Failures reach the user as state and 'error' or 'logout' events, never as an unhandled rejection.
     refresher.run().catch(reportUnawaited);
-  };
-
-  const schedule = ({ session, backoff }: CoreState): void => {
-    const due = session && (backoff ? backoff.retryAt : refreshDue(session, config.refreshMarginMs));
-    if (due) scheduler.schedule(due, refreshInBackground);
-    else scheduler.cancel();
-  };
-
-  /** Events of a transition: a login, a new token set of the same login, or the end of the session. */
-  const emitEvents = (next: CoreState, previous: CoreState, action: Action): void => {
-    // A login or logout moved after what the tabs answered is the same one: no event.
-    if (action.type === 'restamp') return;
-    const before = previous.session;
-    const after = next.session;
-    if (after && after !== before) {
-      if (before && isSameLogin(before, after)) {
-        const source = action.type === 'refreshed' ? 'local' : 'remote';
-        events.emit('refresh', { accessToken: after.accessToken, expiresAt: after.expiresAt, source });
-      } else if (action.type !== 'loaded') {
-        events.emit('login', { source: action.type === 'login' ? action.source : 'remote' });
-      }
-    } else if (before && !after) {
-      const reason =
-        action.type === 'logout' ? action.reason : action.type === 'rejected' ? 'refresh-rejected' : 'remote';
-      events.emit('logout', { reason });
-    }
-    if (action.type === 'refreshFailed' && next.backoff !== previous.backoff) reportError(action.error);
-    if (action.type === 'refreshed' && action.bornExpired && after === action.next) reportError(action.bornExpired);
   };
 
   function onTransition(next: CoreState, previous: CoreState, action: Action): void {
@@ -259,7 +205,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       refresher.abandon();
       unsubscribeResume();
       tabSync.close();
-      snapshot.set(SIGNED_OUT_STATE, true);
+      // Signed out: the destroyed state holds no session.
+      snapshot.set(toAuthState(next), true);
       snapshot.clearListeners();
       events.clear();
       return;
@@ -299,9 +246,29 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       // A logout while the session was still being learnt: it ends, in every tab, whatever that would have brought.
       tabSync.announceLogout(next.floor, []);
     }
-    if (after !== before || next.backoff !== previous.backoff) schedule(next);
+    if (after !== before || next.backoff !== previous.backoff) {
+      const due = after && (next.backoff ? next.backoff.retryAt : refreshDue(after, config.refreshMarginMs));
+      if (due) scheduler.schedule(due, refreshInBackground);
+      else scheduler.cancel();
+    }
     snapshot.set(toAuthState(next));
-    emitEvents(next, previous, action);
+    // Events of a transition: a login, a new token set of the same login, or the end of the session.
+    // A login or logout moved after what the tabs answered is the same one: no event.
+    if (action.type === 'restamp') return;
+    if (after && after !== before) {
+      if (before && isSameLogin(before, after)) {
+        const source = action.type === 'refreshed' ? 'local' : 'remote';
+        events.emit('refresh', { accessToken: after.accessToken, expiresAt: after.expiresAt, source });
+      } else if (action.type !== 'loaded') {
+        events.emit('login', { source: action.type === 'login' ? action.source : 'remote' });
+      }
+    } else if (before && !after) {
+      const reason =
+        action.type === 'logout' ? action.reason : action.type === 'rejected' ? 'refresh-rejected' : 'remote';
+      events.emit('logout', { reason });
+    }
+    if (action.type === 'refreshFailed' && next.backoff !== previous.backoff) reportError(action.error);
+    if (action.type === 'refreshed' && action.bornExpired && after === action.next) reportError(action.bornExpired);
   }
 
   // Loading: synchronous storages are read at once, so a page can start signed in without a flash.
@@ -315,28 +282,18 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   }
   const applyStored = (read: StoredRead): void => {
     const now = environment.now();
-    if (
-      read.kind === 'stored' &&
-      [read.stored.session, read.stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now))
-    ) {
-      const { session, floor } = read.stored;
-      dispatch({
-        type: 'loaded',
-        session: session && restoreSession(session, environment),
-        floor,
-        unknown: false,
-        // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
-        asking: asksTabs || (config.restore && session === null),
-      });
-      return;
-    }
+    const stored = read.kind === 'stored' ? read.stored : null;
+    const usable = stored && [stored.session, stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now));
+    const session = usable ? stored.session : null;
     dispatch({
       type: 'loaded',
-      session: null,
-      floor: null,
+      session: session && restoreSession(session, environment),
+      floor: usable ? stored.floor : null,
       unknown: read.kind === 'failed',
-      asking: asksTabs || config.restore,
+      // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
+      asking: asksTabs || (config.restore && session === null),
     });
+    if (usable) return;
     if (read.kind === 'corrupt' || read.kind === 'stored') {
       loadErrors.push(
         new StorageError(`the stored session under "${config.storageKey}" was unreadable and was removed`),
@@ -388,16 +345,16 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   };
 
   /** How many setTokens() and logout() calls are made and not applied yet. */
-  const decisionsOut = { count: 0 };
+  let decisionsOut = 0;
   /**
    * A setTokens() or logout() call: stamped when it is called, so calls keep their order whatever they wait for;
    * one made while the storage is read is counted until it is applied (`end`).
    */
-  const beginDecision = (): { stamp: number; whileLoading: boolean; end(): void } => {
+  const beginDecision = (): Decision => {
     const stamp = nextStamp(core.state().clock, environment.now());
     const counted = core.state().phase === 'loading';
     dispatch({ type: 'called', stamp });
-    decisionsOut.count += 1;
+    decisionsOut += 1;
     let ended = false;
     return {
       stamp,
@@ -405,7 +362,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       end() {
         if (ended) return;
         ended = true;
-        decisionsOut.count -= 1;
+        decisionsOut -= 1;
         if (counted) dispatch({ type: 'decided' });
       },
     };
@@ -426,7 +383,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const { session, backoff } = core.state();
     if (isDestroyed() || !session) return;
     // "At once on resume": a retry that is backing off runs now, as does an overdue proactive refresh.
-    if (backoff && !refresher.inFlight) refreshInBackground();
+    if (backoff && !refresher.current()) refreshInBackground();
     else scheduler.check();
   });
 
@@ -434,7 +391,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const tokenNow = (): string | null | undefined => {
     const { phase, session } = core.state();
     // A setTokens() or logout() called before, and not applied yet, decides which token goes: it is waited for.
-    if (phase !== 'ready' || decisionsOut.count > 0) return undefined;
+    if (phase !== 'ready' || decisionsOut > 0) return undefined;
     if (!session) return null;
     const due = refreshDue(session, config.refreshMarginMs);
     return due === null || !isReached(due, environment) ? session.accessToken : undefined;
@@ -451,7 +408,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     if (due === null || !isReached(due, environment)) return session.accessToken;
     // While retries back off, callers do not press the failing server: they get the still-valid token,
     // or, once it has expired, the last failure. The scheduled retry, a resume or refresh() tries again.
-    if (backoff && !refresher.inFlight) {
+    if (backoff && !refresher.current()) {
       if (!isExpired(session, environment)) return session.accessToken;
       throw backoff.lastFailure;
     }
@@ -468,29 +425,23 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
 
   const allowedHref = createOriginCheck(config.allowedOrigins, pageOrigin, isDestroyed);
   const isAllowedOrigin = (url: string | URL): boolean => allowedHref(url) !== null;
-  const afterUnauthorized = createUnauthorizedPolicy({
-    state: core.state,
-    refresh: () => refresher.run(),
-    isAllowedOrigin,
-  });
-  const logoutFlow = createLogout({
+  const afterUnauthorized = createUnauthorizedPolicy(core.state, refresher.run, isAllowedOrigin);
+  const logoutFlow = createLogout(
     environment,
     core,
     logoutFn,
-    timeoutMs: timeoutMsOf(config.logout),
+    timeoutMsOf(config.logout),
     loaded,
-    persisted: store.settled,
+    store.settled,
     reportError,
     // The session is still being learnt: the tabs asked, or a restore call out.
-    pending: () => core.state().phase === 'asking' || restorer.inFlight,
+    () => core.state().phase === 'asking' || restorer.current() !== null,
     // With `restore`, the session may live in the server's cookie alone: a logout while it is being learnt
     // still tells the server (the cookie goes along), so that it cannot come back.
-    notifyWithoutSession: config.restore,
-    answeredAtStart: tabsAnswered.promise,
+    config.restore,
+    tabsAnswered.promise,
     beginDecision,
-    loadedStamp: () => core.state().loaded.stamp,
-    loadedSession: () => core.state().loaded.session,
-  });
+  );
 
   const manager: TokenManager<Claims> = {
     ready,
@@ -519,22 +470,9 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         );
         const stamp = Math.max(decision.stamp, Math.min(MAX_STAMP, storedStamp + 1));
         if (isDestroyed()) throw destroyedError();
-        if (
-          holdsAny(
-            { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
-            core.state().endedTokens,
-          )
-        ) {
-          throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
-        }
-        dispatch({
-          type: 'login',
-          tokens,
-          id: loginIdOf(tokens.accessToken, tokens.refreshToken ?? null),
-          receivedMono,
-          stamp,
-          source: 'local',
-        });
+        const login = loginOf(core.state(), tokens, receivedMono, stamp, 'local');
+        if (!login) throw new InvalidTokenError('these tokens belong to a session that was logged out; sign in again');
+        dispatch(login);
       } finally {
         decision.end();
       }
@@ -543,7 +481,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     getAccessToken,
     async refresh() {
       // A restore in flight is joined at the call: a logout made after it then drops its answer for this caller too.
-      if (config.restore && restorer.inFlight) return restorer.run();
+      if (config.restore && restorer.current()) return restorer.run();
       const floorAtCall = core.state().floor;
       await readyOrRestoring;
       if (isDestroyed()) throw destroyedError();

@@ -6,12 +6,9 @@ import {
   RefreshRejectedError,
 } from './errors';
 import type { Environment } from './environment';
-import type { Lock } from './lock';
 import { type Clocks, continuesFrom, holdsAny, isBornExpired, refreshedSession, type Session } from './session';
-import type { Action, CoreState, Moment } from './state';
-import { runWithTimeout } from './timeout';
+import type { Action, Core, Moment } from './state';
 import { readTokenSet } from './token';
-import type { RefreshFn } from './types';
 
 export const BACKOFF_BASE_MS = 1_000;
 export const BACKOFF_CAP_MS = 60_000;
@@ -25,35 +22,23 @@ export function backoffDelayMs(failures: number, random: number): number {
   return ceilingMs / 2 + (random * ceilingMs) / 2;
 }
 
-/** What the refresher needs from the manager. */
-export interface RefresherHost {
-  environment: Pick<Environment, 'setTimeout' | 'clearTimeout' | 'random'> & Clocks;
-  /** Serialises refreshes across the tabs that share a session; `null` where nothing is shared. */
-  lock: Lock | null;
-  lockName: string;
-  refreshFn: RefreshFn;
-  timeoutMs: number;
-  state(): CoreState;
-  dispatch(action: Action): void;
-  /**
-   * Runs under the lock before the server is called: takes in what other tabs did meanwhile (storage,
-   * channel), so that a tab that waited for the lock uses their refresh instead of making its own.
-   */
-  catchUp(): Promise<void>;
-  /** Resolves once the current session is stored (bounded in time), before the lock is released. */
-  persisted(): Promise<void>;
-  /** Passes on the answer of a refresh whose login this tab no longer holds (another login replaced it). */
-  handOver(next: Session): void;
-}
+/**
+ * The refresh endpoint, called for a refresh (`refreshToken`) or a restore (`null`): bounded in time, aborted
+ * with `signal`; `what` names it in a time-out.
+ */
+export type CallServer = (refreshToken: string | null, signal: AbortSignal, what: string) => Promise<unknown>;
 
-/** The single-flight refresh: every caller during one refresh shares its promise, and so its one server call. */
-export interface Refresher {
+/** Runs `task` under the refresh lock the tabs that share a session share (at once where nothing is shared). */
+export type UnderLock = (task: () => Promise<string>) => Promise<string>;
+
+/**
+ * The single-flight refresh: every caller during one refresh shares its promise, and so its one server call.
+ * `current()` is the promise in flight (`null`: none); `abandon()` drops it (its login ended): its result is
+ * dropped, its request aborted.
+ */
+export interface Refresher extends Flight {
   /** Starts a refresh, or joins the one in flight. Resolves with the new access token. */
   run(): Promise<string>;
-  /** Whether a refresh is in flight. */
-  readonly inFlight: boolean;
-  /** Abandons the refresh in flight (its login ended): its result is dropped, its request aborted. */
-  abandon(): void;
 }
 
 const sessionEnded = (): NotAuthenticatedError =>
@@ -76,31 +61,34 @@ export interface Flight {
 }
 
 export function createFlight(dispatch: (action: Action) => void, reason: () => Error): Flight {
-  let flight: { promise: Promise<string>; controller: AbortController } | null = null;
+  /** The flight out: its promise and its controller, both `null` when there is none. */
+  let promise: Promise<string> | null = null;
+  let flying: AbortController | null = null;
   return {
-    current: () => flight?.promise ?? null,
+    current: () => promise,
     start(task) {
       const controller = new AbortController();
       const release = (): boolean => {
-        if (flight?.controller !== controller) return false;
-        flight = null;
+        if (flying !== controller) return false;
+        promise = flying = null;
         return true;
       };
       // Callers stop waiting the moment the flight is abandoned, even if a RefreshFn ignores its signal.
       const abandoned = new Promise<never>((_, reject) => {
         controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
       });
-      const promise = Promise.race([task(controller.signal, release), abandoned]).finally(() => {
+      const started = Promise.race([task(controller.signal, release), abandoned]).finally(() => {
         if (release()) dispatch({ type: 'refreshSettled' });
       });
-      flight = { promise, controller };
+      promise = started;
+      flying = controller;
       dispatch({ type: 'refreshStarted' });
-      return promise;
+      return started;
     },
     abandon() {
-      if (!flight) return;
-      const { controller } = flight;
-      flight = null;
+      const controller = flying;
+      if (!controller) return;
+      promise = flying = null;
       controller.abort(reason());
       dispatch({ type: 'refreshSettled' });
     },
@@ -111,9 +99,23 @@ export function createFlight(dispatch: (action: Action) => void, reason: () => E
 const retryAfterOf = (error: unknown): number | null =>
   error instanceof HttpStatusError && error.retryAfterMs !== undefined ? error.retryAfterMs : null;
 
-export function createRefresher(host: RefresherHost): Refresher {
-  const { environment } = host;
-  const flight = createFlight(host.dispatch, sessionEnded);
+/**
+ * `catchUp` runs under the lock before the server is called: it takes in what other tabs did meanwhile (storage,
+ * channel), so that a tab that waited for the lock uses their refresh instead of making its own. `persisted`
+ * resolves once the current session is stored (bounded in time), before the lock is released. `handOver` passes
+ * on the answer of a refresh whose login this tab no longer holds (another login replaced it).
+ */
+export function createRefresher(
+  environment: Pick<Environment, 'random'> & Clocks,
+  core: Core,
+  underLock: UnderLock,
+  callServer: CallServer,
+  catchUp: () => Promise<void>,
+  persisted: () => Promise<void>,
+  handOver: (next: Session) => void,
+): Refresher {
+  const { state, dispatch } = core;
+  const flight = createFlight(dispatch, sessionEnded);
 
   const moment = (): Moment => ({
     wall: environment.now(),
@@ -127,44 +129,38 @@ export function createRefresher(host: RefresherHost): Refresher {
    */
   const attempt = (start: Session, signal: AbortSignal, release: () => void): Promise<string> => {
     const isStale = (): boolean => {
-      const session = host.state().session;
+      const session = state().session;
       return signal.aborted || session === null || !continuesFrom(session, start);
     };
-    const underLock = async (): Promise<string> => {
+    const locked = async (): Promise<string> => {
       if (isStale()) throw sessionEnded();
-      await host.catchUp();
+      await catchUp();
       if (isStale()) throw sessionEnded();
-      const current = host.state().session as Session;
+      const current = state().session as Session;
       if (current.accessToken !== start.accessToken) {
         // Another tab refreshed while this one waited for the lock: its tokens are already here.
         release();
-        host.dispatch({ type: 'refreshSettled' });
+        dispatch({ type: 'refreshSettled' });
         return current.accessToken;
       }
       let next: Session;
       try {
-        const response = await runWithTimeout(
-          environment,
-          host.timeoutMs,
-          'the refresh',
-          (timed) => host.refreshFn({ refreshToken: current.refreshToken, signal: timed }),
-          signal,
-        );
+        const response = await callServer(current.refreshToken, signal, 'the refresh');
         next = refreshedSession(current, readTokenSet(response, environment.now()), environment);
       } catch (error) {
         if (isStale()) throw sessionEnded();
         release();
         // A relative refresh URL where there is no page (server rendering): not a failure to retry.
         if (error instanceof ConfigurationError) {
-          host.dispatch({ type: 'refreshSettled' });
+          dispatch({ type: 'refreshSettled' });
           throw error;
         }
         if (error instanceof RefreshRejectedError) {
-          host.dispatch({ type: 'rejected', from: current });
+          dispatch({ type: 'rejected', from: current });
           throw error;
         }
         const failure = new RefreshFailedError('the token refresh failed; it will be retried', { cause: error });
-        host.dispatch({
+        dispatch({
           type: 'refreshFailed',
           from: current,
           error: failure,
@@ -173,7 +169,7 @@ export function createRefresher(host: RefresherHost): Refresher {
         });
         throw failure;
       }
-      const { session: holder, endedTokens } = host.state();
+      const { session: holder, endedTokens } = state();
       // A logout of this session that came during the request always wins: the answer is dropped.
       if (signal.aborted || holdsAny(current, endedTokens)) throw sessionEnded();
       if (holder === null || !continuesFrom(holder, current)) {
@@ -181,34 +177,31 @@ export function createRefresher(host: RefresherHost): Refresher {
         // it by order alone: the answer is the only way on for the tabs that still hold the refreshed login
         // (its refresh token is spent), so they are told; this tab takes it only where it is news.
         release();
-        host.handOver(next);
-        host.dispatch({ type: 'refreshSettled' });
+        handOver(next);
+        dispatch({ type: 'refreshSettled' });
         throw sessionEnded();
       }
       release();
       const bornExpired = isBornExpired(next)
         ? new RefreshFailedError('the refresh answered a token that had already expired; it will be retried')
         : null;
-      host.dispatch({ type: 'refreshed', from: current, next, at: moment(), bornExpired });
+      dispatch({ type: 'refreshed', from: current, next, at: moment(), bornExpired });
       // A logout that came during the request always wins: then the answer was dropped.
-      if (host.state().session?.accessToken !== next.accessToken) throw sessionEnded();
-      await host.persisted();
+      if (state().session?.accessToken !== next.accessToken) throw sessionEnded();
+      await persisted();
       return next.accessToken;
     };
-    return host.lock ? host.lock(host.lockName, underLock) : underLock();
+    return underLock(locked);
   };
 
   return {
+    ...flight,
     run() {
       const joined = flight.current();
       if (joined) return joined;
-      const start = host.state().session;
+      const start = state().session;
       if (!start) return Promise.reject(new NotAuthenticatedError('there is no session to refresh'));
       return flight.start((signal, release) => attempt(start, signal, release));
     },
-    get inFlight() {
-      return flight.current() !== null;
-    },
-    abandon: flight.abandon,
   };
 }

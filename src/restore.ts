@@ -1,22 +1,9 @@
 import { ConfigurationError, NotAuthenticatedError, RefreshFailedError, RefreshRejectedError } from './errors';
 import type { Environment } from './environment';
-import { holdsAny, loginIdOf, nextStamp } from './session';
-import { runWithTimeout } from './timeout';
+import { nextStamp } from './session';
 import { readTokenSet } from './token';
-import { createFlight, type Refresher, type RefresherHost } from './refresh';
-
-/**
- * What a restore needs from the manager: what a refresh does (the same lock, so one tab at a time asks the
- * server and the others get its answer through the channel), and where a transient failure is reported.
- */
-export interface RestorerHost
-  extends Pick<
-    RefresherHost,
-    'lock' | 'lockName' | 'refreshFn' | 'timeoutMs' | 'state' | 'dispatch' | 'catchUp' | 'persisted'
-  > {
-  environment: Pick<Environment, 'setTimeout' | 'clearTimeout' | 'now' | 'monotonicNow'>;
-  reportError(error: RefreshFailedError): void;
-}
+import { type CallServer, createFlight, type Refresher, type UnderLock } from './refresh';
+import { type Core, loginOf } from './state';
 
 /**
  * Asks the server for the session its cookie holds, when none is known here; one call at a time. `abandon`
@@ -35,40 +22,44 @@ const noSession = (message: string): NotAuthenticatedError => new NotAuthenticat
  * - 400/401 is the server's "no session": `NotAuthenticatedError`, and no event. A transient failure is one
  *   `'error'` and a `RefreshFailedError`; nothing retries it in the background.
  */
-export function createRestorer(host: RestorerHost): Restorer {
-  const { environment } = host;
-  const flight = createFlight(host.dispatch, () => noSession('a login or logout won over the restore'));
+export function createRestorer(
+  environment: Pick<Environment, 'now' | 'monotonicNow'>,
+  core: Core,
+  // What a refresh does: the same lock, so one tab at a time asks the server and the others get its answer
+  // through the channel.
+  underLock: UnderLock,
+  callServer: CallServer,
+  catchUp: () => Promise<void>,
+  persisted: () => Promise<void>,
+  reportError: (error: RefreshFailedError) => void,
+): Restorer {
+  const { state, dispatch } = core;
+  const flight = createFlight(dispatch, () => noSession('a login or logout won over the restore'));
 
   /** A transient failure: reported once as an `'error'`, and what the caller gets. */
   const transient = (cause: unknown): RefreshFailedError => {
     const failure = new RefreshFailedError('restoring the session failed', { cause });
-    host.reportError(failure);
+    reportError(failure);
     return failure;
   };
 
   const attempt = async (signal: AbortSignal): Promise<string> => {
-    const started = host.state();
+    const started = state();
     const stamp = nextStamp(started.clock, environment.now());
-    host.dispatch({ type: 'called', stamp });
-    const underLock = async (): Promise<string> => {
-      const known = (): string | null => host.state().session?.accessToken ?? null;
+    dispatch({ type: 'called', stamp });
+    const locked = async (): Promise<string> => {
+      const known = (): string | null => state().session?.accessToken ?? null;
       if (signal.aborted) throw signal.reason;
-      await host.catchUp();
+      await catchUp();
       // Another tab signed in (or restored) while this one waited: its session is here, no call is made.
       const caughtUp = known();
       if (caughtUp !== null) return caughtUp;
       if (signal.aborted) throw signal.reason;
       const receivedMono = environment.monotonicNow();
-      const floorAtCall = host.state().floor;
+      const floorAtCall = state().floor;
       let response: unknown;
       try {
-        response = await runWithTimeout(
-          environment,
-          host.timeoutMs,
-          'the restore',
-          (timed) => host.refreshFn({ refreshToken: null, signal: timed }),
-          signal,
-        );
+        response = await callServer(null, signal, 'the restore');
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         if (error instanceof RefreshRejectedError) throw noSession('the server holds no session to restore');
@@ -78,7 +69,7 @@ export function createRestorer(host: RestorerHost): Restorer {
       if (signal.aborted) throw signal.reason;
       // A restore is the server's word only while nothing else is known: a login or logout heard while its
       // request was out (from another tab, whatever its clock said) wins, and the answer is dropped.
-      const afterCall = host.state();
+      const afterCall = state();
       if (afterCall.session) return afterCall.session.accessToken;
       if (afterCall.floor !== floorAtCall) throw noSession('a logout won over the restore');
       let tokens: ReturnType<typeof readTokenSet>;
@@ -87,34 +78,15 @@ export function createRestorer(host: RestorerHost): Restorer {
       } catch (error) {
         throw transient(error);
       }
-      if (
-        holdsAny(
-          { accessToken: tokens.accessToken, refreshToken: tokens.refreshToken ?? null },
-          host.state().endedTokens,
-        )
-      ) {
-        throw noSession('the restored session was logged out meanwhile');
-      }
-      host.dispatch({
-        type: 'login',
-        tokens,
-        id: loginIdOf(tokens.accessToken, tokens.refreshToken ?? null),
-        receivedMono,
-        stamp,
-        source: 'restore',
-      });
+      const login = loginOf(state(), tokens, receivedMono, stamp, 'restore');
+      if (!login) throw noSession('the restored session was logged out meanwhile');
+      dispatch(login);
       if (known() !== tokens.accessToken) throw noSession('a login or logout won over the restore');
-      await host.persisted();
+      await persisted();
       return tokens.accessToken;
     };
-    return host.lock ? host.lock(host.lockName, underLock) : underLock();
+    return underLock(locked);
   };
 
-  return {
-    run: () => flight.current() ?? flight.start(attempt),
-    get inFlight() {
-      return flight.current() !== null;
-    },
-    abandon: flight.abandon,
-  };
+  return { ...flight, run: () => flight.current() ?? flight.start(attempt) };
 }

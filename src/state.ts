@@ -15,6 +15,7 @@ import {
   isEndedBy,
   isSameLogin,
   type LoginKey,
+  loginIdOf,
   type Session,
   startSession,
   toLoginKey,
@@ -350,47 +351,39 @@ function reduceAction(state: CoreState, action: Action): CoreState {
   }
 }
 
-export const LOADING_STATE: AuthState = Object.freeze({
-  status: 'loading',
-  accessToken: null,
-  expiresAt: null,
-  claims: null,
-  refreshing: false,
-});
+/**
+ * The login of `tokens` (`setTokens()` here, or a restore), or `null` where they belong to a session that ended:
+ * tokens a logout was for never sign in again.
+ */
+export function loginOf(
+  state: CoreState,
+  tokens: TokenSet,
+  receivedMono: number,
+  stamp: number,
+  source: 'local' | 'restore',
+): Action | null {
+  // A token set without a refresh token holds its access token alone (`tokensOf` of `undefined` matches none).
+  if (holdsAny(tokens as Pick<Session, 'accessToken' | 'refreshToken'>, state.endedTokens)) return null;
+  return { type: 'login', tokens, id: loginIdOf(tokens.accessToken, tokens.refreshToken), receivedMono, stamp, source };
+}
 
-export const SIGNED_OUT_STATE: AuthState = Object.freeze({
-  status: 'unauthenticated',
-  accessToken: null,
-  expiresAt: null,
-  claims: null,
-  refreshing: false,
-});
-
-/** The public snapshot of a core state. */
-export function toAuthState(state: CoreState): AuthState {
-  const { session } = state;
-  if (state.phase === 'loading' || state.phase === 'asking') {
-    return state.refreshing ? { ...LOADING_STATE, refreshing: true } : LOADING_STATE;
-  }
-  if (!session) return state.refreshing ? { ...SIGNED_OUT_STATE, refreshing: true } : SIGNED_OUT_STATE;
+/** The public snapshot of a core state: its session only once the status is known. */
+export function toAuthState({ phase, session, refreshing }: CoreState): AuthState {
+  const known = phase === 'ready' || phase === 'destroyed';
+  const held = known ? session : null;
+  // One object for every status; the union's invariants (a token exactly when authenticated) hold by `held`.
   return {
-    status: 'authenticated',
-    accessToken: session.accessToken,
-    expiresAt: session.expiresAt,
-    claims: session.claims as Record<string, unknown> | null,
-    refreshing: state.refreshing,
-  };
+    status: held ? 'authenticated' : known ? 'unauthenticated' : 'loading',
+    accessToken: held?.accessToken ?? null,
+    expiresAt: held?.expiresAt ?? null,
+    claims: (held?.claims ?? null) as Record<string, unknown> | null,
+    refreshing,
+  } as AuthState;
 }
 
-export function sameAuthState(a: AuthState, b: AuthState): boolean {
-  return (
-    a.status === b.status &&
-    a.accessToken === b.accessToken &&
-    a.expiresAt === b.expiresAt &&
-    a.claims === b.claims &&
-    a.refreshing === b.refreshing
-  );
-}
+/** Snapshots are made by `toAuthState` alone, so they have the same fields. */
+export const sameAuthState = (a: AuthState, b: AuthState): boolean =>
+  (Object.keys(a) as (keyof AuthState)[]).every((key) => a[key] === b[key]);
 
 /** Holds the core state; `dispatch` is the only way to change it, and every change is passed to `onTransition`. */
 export interface Core {

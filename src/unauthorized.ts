@@ -10,13 +10,6 @@ export type UnauthorizedPolicy = (rejectedToken: string, responseUrl?: string) =
 /** The property of a manager that holds its 401 policy; `Symbol.for`, so every copy of the package finds it. */
 export const UNAUTHORIZED_POLICY: unique symbol = Symbol.for('tokenkeeper.unauthorized') as never;
 
-export interface UnauthorizedHost {
-  state(): CoreState;
-  /** The shared refresh (joins one in flight). */
-  refresh(): Promise<string>;
-  isAllowedOrigin(url: string): boolean;
-}
-
 /**
  * After `rejectedToken` was answered 401:
  * - an answer from a server the token may not go to (reached through a redirect) starts nothing;
@@ -25,18 +18,23 @@ export interface UnauthorizedHost {
  * - while retries back off after failures, the 401 goes to the caller rather than another refresh call;
  * - else one refresh, shared with every other caller, and its token, if the login is still the same.
  */
-export function createUnauthorizedPolicy(host: UnauthorizedHost): UnauthorizedPolicy {
+export function createUnauthorizedPolicy(
+  state: () => CoreState,
+  /** The shared refresh (joins one in flight). */
+  refresh: () => Promise<string>,
+  isAllowedOrigin: (url: string) => boolean,
+): UnauthorizedPolicy {
   return async (rejectedToken, responseUrl) => {
-    if (responseUrl && !host.isAllowedOrigin(responseUrl)) return null;
-    const { session, backoff, refreshing } = host.state();
+    if (responseUrl && !isAllowedOrigin(responseUrl)) return null;
+    const { session, backoff, refreshing } = state();
     if (!session) return null;
     if (session.accessToken !== rejectedToken) {
       return session.history.includes(rejectedToken) ? session.accessToken : null;
     }
     if (backoff && !refreshing) return null;
     try {
-      const fresh = await host.refresh();
-      const after = host.state().session;
+      const fresh = await refresh();
+      const after = state().session;
       return after && isSameLogin(after, session) && after.accessToken === fresh ? fresh : null;
     } catch {
       return null;
