@@ -11,10 +11,12 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const at = (path) => join(root, path);
 
 /**
- * Budgets in bytes, min+gzip (gzip -9 of the esbuild-minified bundle). The core's goal is 6,500 B; it is being
- * shrunk now, so its budget is the figure it must not grow past meanwhile, overridable with
- * TOKENKEEPER_CORE_BUDGET.
+ * Budgets in bytes, min+gzip (gzip -9 of the esbuild-minified bundle). The core's goal is `CORE_GOAL`; until it
+ * gets there, its budget holds it at what it measured last (14,640 B) with a little room, so that it cannot grow
+ * meanwhile. `TOKENKEEPER_CORE_BUDGET=6500 npm run bench` checks it against the goal.
  */
+export const CORE_GOAL = 6_500;
+
 export const BUDGETS = Object.freeze({
   core: readCoreBudget(),
   ky: 1_000,
@@ -23,7 +25,7 @@ export const BUDGETS = Object.freeze({
 
 function readCoreBudget() {
   const override = process.env.TOKENKEEPER_CORE_BUDGET;
-  if (override === undefined || override === '') return 15_500;
+  if (override === undefined || override === '') return 14_800;
   const bytes = Number(override.replaceAll('_', ''));
   if (!Number.isInteger(bytes) || bytes <= 0) {
     throw new Error(`TOKENKEEPER_CORE_BUDGET must be a positive whole number of bytes, got ${override}`);
@@ -182,6 +184,13 @@ export async function run({ log }) {
     }
   }
 
+  if (BUDGETS.core > CORE_GOAL) {
+    notes.push(
+      `The core's goal is ${formatInteger(CORE_GOAL)} B min+gzip; it is ${formatInteger(
+        entrySizes.core.gzip - CORE_GOAL,
+      )} B above it. Until it gets there, its budget (${formatInteger(BUDGETS.core)} B) keeps it from growing.`,
+    );
+  }
   notes.push(
     'Every bundle is made by esbuild (`scripts/core-size.mjs`): ESM, minified, `platform: "browser"`, dependencies ' +
       'included, every export kept; then gzip -9 and brotli quality 11. tokenkeeper/ky and tokenkeeper/react leave ' +
