@@ -144,19 +144,31 @@ export function createAuthFetch(
   const send = host.environment.fetch;
 
   /**
-   * Sends `target` with the token (waiting for it only when it must); `again` is what a retry sends (a clone
-   * made before the first send). No async function around the common case: a token at hand and an answer
-   * other than 401 cost one `then`.
+   * Sends `target` with the token, `known` (`undefined`: wait for it); `again` is what a retry sends (a clone made
+   * before the first send). A URL target goes out with `init`, the call's own copy, the token added to its headers;
+   * a Request target is the call's own Request, the token set on its headers and no init given, so that nothing
+   * else of it (its referrer policy) is reset. No async function around the common case: a token at hand and an
+   * answer other than 401 cost one `then`.
    */
-  const authorized = (target: string | Request, init: RequestInit, again: string | Request): Promise<Response> => {
-    const signal = typeof target === 'string' ? init.signal : target.signal;
+  const authorized = (
+    target: string | Request,
+    init: RequestInit | undefined,
+    again: string | Request,
+    known: string | null | undefined,
+  ): Promise<Response> => {
+    const signal = typeof target === 'string' ? init?.signal : target.signal;
+    // Aborted already: nothing is sent, as fetch sends nothing.
+    if (signal?.aborted) return Promise.reject(signal.reason);
     const drop = (): void => {
       if (again !== target) discard((again as Request).body);
     };
-    const signed = (token: string): RequestInit => ({
-      ...init,
-      headers: { ...(init.headers as HeaderRecord), Authorization: `Bearer ${token}` },
-    });
+    const sendWith = (to: string | Request, token: string, headers: RequestInit['headers']): Promise<Response> => {
+      if (typeof to !== 'string') {
+        to.headers.set('Authorization', `Bearer ${token}`);
+        return send(to);
+      }
+      return send(to, { ...init, headers: { ...(headers as HeaderRecord), Authorization: `Bearer ${token}` } });
+    };
     const withToken = (token: string | null): Promise<Response> => {
       if (token === null) {
         drop();
@@ -169,25 +181,25 @@ export function createAuthFetch(
           return response;
         }
         discard(response.body);
-        return send(again, signed(fresh));
+        return sendWith(again, fresh, init?.headers);
       };
-      // The first send takes the snapshot itself, its own copy of the headers, with the token added.
-      (init.headers as HeaderRecord).Authorization = `Bearer ${token}`;
-      return send(target, init).then((response) => {
+      let first: Promise<Response>;
+      if (typeof target === 'string') {
+        // The first send takes the call's copy itself, the token added to its own copy of the headers; nothing
+        // is changed in it after (a retry sends new objects).
+        (init?.headers as HeaderRecord).Authorization = `Bearer ${token}`;
+        first = send(target, init);
+      } else {
+        first = sendWith(target, token, undefined);
+      }
+      return first.then((response) => {
         if (response.status === 401) return retry(response);
         drop();
         return response;
       });
     };
-    const token = host.tokenNow();
-    return token === undefined ? unlessAborted(host.getAccessToken(), signal).then(withToken) : withToken(token);
+    return known === undefined ? unlessAborted(host.getAccessToken(), signal).then(withToken) : withToken(known);
   };
-
-  /** Sends `target` with `init` as it is when it carries its own `Authorization`, else with the token. */
-  const unlessOwn = (target: string | Request, init: RequestInit, again: string | Request): Promise<Response> =>
-    Object.keys(init.headers as HeaderRecord).some((name) => name.toLowerCase() === 'authorization')
-      ? send(target, init)
-      : authorized(target, init, again);
 
   /**
    * A `Request` input, or a body that cannot be sent twice: built once, cloned for the retry. The origin checked is
@@ -204,7 +216,8 @@ export function createAuthFetch(
       return send(input, init);
     }
     if (host.allowedHref(request) === null) return send(input, init);
-    return unlessOwn(request, { headers: readHeaders(request.headers) }, request.body ? request.clone() : request);
+    if (request.headers.has('authorization')) return send(request);
+    return authorized(request, undefined, request.body ? request.clone() : request, host.tokenNow());
   };
 
   // Not an async function: the promise `authorized` returns is handed back as it is, without another one around it.
@@ -216,17 +229,22 @@ export function createAuthFetch(
       const href = host.allowedHref(input);
       if (href === null) return send(input as RequestInfo, init);
       let request: RequestInit;
+      const token = host.tokenNow();
       try {
         request = readInit(init);
         const body = copyBody(init?.body);
         if (body === ONCE) return viaRequest(href, request);
         request.headers = readHeaders(init?.headers);
         request.body = body;
+        // Refused by fetch (a GET with a body, a bad method): refused before any wait for a token, as fetch would.
+        if (token === undefined) new Request(href, request);
       } catch {
         // Not a request fetch would make either: fetch itself says why, with no token involved.
         return send(input as RequestInfo, init);
       }
-      return unlessOwn(href, request, href);
+      return Object.keys(request.headers as HeaderRecord).some((name) => name.toLowerCase() === 'authorization')
+        ? send(href, request)
+        : authorized(href, request, href, token);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -213,10 +213,17 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     }
     const before = previous.session;
     const after = next.session;
-    // A refresh in flight for a session that a logout ended is dropped. One whose login another login replaced,
-    // or ended by order alone, goes on: the server may already have rotated its refresh token, and the tabs
-    // that hold that login need the answer.
-    if (before && !after && holdsAny(before, next.endedTokens)) refresher.abandon();
+    // A refresh in flight for a session that a logout ended is dropped, when the end comes with that logout's
+    // tokens or when they come later (a storage tombstone carries none, and may arrive before the tabs' message,
+    // which does). One whose login another login replaced, or ended by order alone, goes on: the server may
+    // already have rotated its refresh token, and the tabs that hold that login need the answer.
+    const spent = refresher.spending();
+    if (
+      (before && !after && holdsAny(before, next.endedTokens)) ||
+      (spent && next.endedTokens !== previous.endedTokens && holdsAny(spent, next.endedTokens))
+    ) {
+      refresher.abandon();
+    }
     // Nothing is written before the start's read answered, or that read would not show what the storage held
     // then; what was heard meanwhile is written once it did, where it is news to the storage.
     const changed =

@@ -39,6 +39,8 @@ export type UnderLock = (task: () => Promise<string>) => Promise<string>;
 export interface Refresher extends Flight {
   /** Starts a refresh, or joins the one in flight. Resolves with the new access token. */
   run(): Promise<string>;
+  /** The session whose refresh token the server call out is spending; `null` when no call is out. */
+  spending(): Session | null;
 }
 
 const sessionEnded = (): NotAuthenticatedError =>
@@ -116,6 +118,7 @@ export function createRefresher(
 ): Refresher {
   const { state, dispatch } = core;
   const flight = createFlight(dispatch, sessionEnded);
+  let spending: Session | null = null;
 
   const moment = (): Moment => ({
     wall: environment.now(),
@@ -145,7 +148,10 @@ export function createRefresher(
       }
       let next: Session;
       try {
-        const response = await callServer(current.refreshToken, signal, 'the refresh');
+        spending = current;
+        const response = await callServer(current.refreshToken, signal, 'the refresh').finally(() => {
+          spending = null;
+        });
         next = refreshedSession(current, readTokenSet(response, environment.now()), environment);
       } catch (error) {
         if (isStale()) throw sessionEnded();
@@ -196,6 +202,7 @@ export function createRefresher(
 
   return {
     ...flight,
+    spending: () => spending,
     run() {
       const joined = flight.current();
       if (joined) return joined;

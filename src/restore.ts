@@ -9,7 +9,7 @@ import { type Core, loginOf } from './state';
  * Asks the server for the session its cookie holds, when none is known here; one call at a time. `abandon`
  * drops the restore in flight (a login or logout here won over it): its answer is never taken.
  */
-export type Restorer = Refresher;
+export type Restorer = Omit<Refresher, 'spending'>;
 
 const noSession = (message: string): NotAuthenticatedError => new NotAuthenticatedError(message);
 

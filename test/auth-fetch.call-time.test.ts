@@ -165,6 +165,8 @@ describe('auth.fetch: what reaches fetch', () => {
       storage: 'memory',
       fetch: async (input, init) => {
         calls.push([input, init]);
+        // As fetch does: what it would refuse is refused; the rest answered 200.
+        new Request(input, init);
         return new Response(null, { status: 200 });
       },
     });
@@ -206,6 +208,48 @@ describe('auth.fetch: what reaches fetch', () => {
         ['Accept', 'application/json'],
       ]).get('accept'),
     );
+    auth.destroy();
+  });
+
+  it("keeps a Request input's referrer policy, whether the token is added or its own Authorization kept", async () => {
+    const { auth, calls } = await recorded();
+    const token = auth.getState().accessToken;
+
+    await auth.fetch(new Request(`${APP}/a`, { referrerPolicy: 'no-referrer' }));
+    await auth.fetch(new Request(`${APP}/b`, { referrerPolicy: 'no-referrer', headers: { Authorization: 'Basic x' } }));
+
+    const sent = calls.map(([input, init]) => [input as Request, init] as const);
+    expect(sent.map(([request, init]) => [request.url, request.referrerPolicy, init])).toEqual([
+      [`${APP}/a`, 'no-referrer', undefined],
+      [`${APP}/b`, 'no-referrer', undefined],
+    ]);
+    expect(sent.map(([request]) => request.headers.get('authorization'))).toEqual([`Bearer ${token}`, 'Basic x']);
+    auth.destroy();
+  });
+
+  it('rejects with the reason of a signal aborted before the call, sending nothing', async () => {
+    const { auth, calls } = await recorded();
+
+    await expect(auth.fetch(`${APP}/a`, { signal: AbortSignal.abort('gone') })).rejects.toBe('gone');
+    await expect(auth.fetch(new Request(`${APP}/b`, { signal: AbortSignal.abort('gone') }))).rejects.toBe('gone');
+
+    expect(calls).toEqual([]);
+    auth.destroy();
+  });
+
+  it('refuses what fetch refuses (a GET with a body) at once, before waiting for the refresh an expired token needs', async () => {
+    const { auth, calls } = await recorded();
+    await auth.setTokens({ accessToken: jwtFor(-10), refreshToken: 'rt-2' });
+    calls.length = 0;
+
+    await expect(auth.fetch(`${APP}/a`, { body: 'x' })).rejects.toBeInstanceOf(TypeError);
+    await expect(auth.fetch(`${APP}/a`, { method: 'bad method' })).rejects.toBeInstanceOf(TypeError);
+
+    // The calls went to fetch as they were made (which refused them), with no token and without waiting for a
+    // refresh (the proactive one may run meanwhile: it is left out here).
+    const toApi = calls.filter(([input]) => input !== REFRESH_URL);
+    expect(toApi.map(([input]) => input)).toEqual([`${APP}/a`, `${APP}/a`]);
+    for (const [, init] of toApi) expect(new Headers(init?.headers).has('authorization')).toBe(false);
     auth.destroy();
   });
 

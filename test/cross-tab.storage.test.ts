@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { jwtFor } from './support/jwt';
 import {
+  http,
   LOGOUT_URL,
   logoutEndpoint,
   noResume,
@@ -279,6 +280,38 @@ describe('storage events from another tab', () => {
       expect(requests.logout.seen).toHaveLength(0);
     },
   );
+
+  it('drops a refresh in flight when the logout it lost to comes as a tombstone first and as a message with its tokens after: the request is aborted, its callers told at once', async () => {
+    const { auth, access, session } = await signedInTab();
+    // The refresh is held at the server until its request is aborted.
+    const aborted: boolean[] = [];
+    server.use(
+      http.post(REFRESH_URL, ({ request }) => {
+        return new Promise<Response>((resolve) => {
+          request.signal.addEventListener('abort', () => {
+            aborted.push(true);
+            resolve(new Response(null, { status: 499 }));
+          });
+        });
+      }),
+    );
+    const refreshing = auth.refresh();
+    const outcome = refreshing.then(
+      () => 'resolved',
+      (error: { code?: string }) => error.code,
+    );
+    await vi.waitFor(() => expect(auth.getState().refreshing).toBe(true));
+    await settle();
+
+    // The other tab logged out: its tombstone (no tokens) reaches this tab before its message (with them).
+    otherTabWrites(storageKey, storedText(null, { stamp: session.stamp, id: session.id }));
+    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null });
+    otherTabPosts({ type: 'logout', ...loginKeyOf(session), tokens: [access, 'r1'] });
+
+    await expect(outcome).resolves.toBe('not_authenticated');
+    await vi.waitFor(() => expect(aborted).toEqual([true]));
+    expect(auth.getState()).toMatchObject({ status: 'unauthenticated', accessToken: null, refreshing: false });
+  });
 
   it('stays signed in on a tombstone whose logout comes before this login', async () => {
     const { auth, session } = await signedInTab();
