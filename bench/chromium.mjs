@@ -13,9 +13,9 @@ import { Agent, createServer, request as httpRequest } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
+import { CHROMIUM_LAUNCH_OPTIONS, CHROMIUM_PATH } from '../scripts/chromium.mjs';
 
 const fromRoot = (path) => fileURLToPath(new URL(`../${path}`, import.meta.url));
-const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 const SETTINGS = {
   full: { micro: { rounds: 31, targetMs: 25, warmupMs: 300 }, propagationRepetitions: 30, soakMs: 180_000 },
@@ -44,16 +44,6 @@ const SOAK_INTERVAL_MS = 100;
 const BURST_INTERVAL_MS = 20;
 const LOGOUT_AFTER_MS = 400;
 const BURST_AFTER_LOGOUT_MS = 600;
-
-/**
- * The flags of test/e2e/support/browser.ts that keep Chromium from throttling the timers of background pages;
- * headless Chromium reports every page visible, they are insurance.
- */
-const ANTI_THROTTLING_ARGS = [
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 /** The 1-minute load average, from /proc/loadavg where there is one. */
 const loadAverage = () => {
@@ -536,20 +526,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
     opened.push(longServer);
     const shortServer = await startServer(SHORT_TOKEN_SECONDS);
     opened.push(shortServer);
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM_PATH,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-quic',
-        ...ANTI_THROTTLING_ARGS,
-      ],
-    });
+    const browser = await chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
     opened.push(browser);
     const shared = { browser, failures, pageErrors, log, quick };
     const durations = [];

@@ -162,12 +162,13 @@ export function createAuthFetch(
     const drop = (): void => {
       if (again !== target) discard((again as Request).body);
     };
-    const sendWith = (to: string | Request, token: string, headers: RequestInit['headers']): Promise<Response> => {
+    /** Sends `to` with `token`: a Request with it set on its own headers, a URL with new objects from `init`. */
+    const sendWith = (to: string | Request, token: string): Promise<Response> => {
       if (typeof to !== 'string') {
         to.headers.set('Authorization', `Bearer ${token}`);
         return send(to);
       }
-      return send(to, { ...init, headers: { ...(headers as HeaderRecord), Authorization: `Bearer ${token}` } });
+      return send(to, { ...init, headers: { ...(init?.headers as HeaderRecord), Authorization: `Bearer ${token}` } });
     };
     const withToken = (token: string | null): Promise<Response> => {
       if (token === null) {
@@ -181,7 +182,7 @@ export function createAuthFetch(
           return response;
         }
         discard(response.body);
-        return sendWith(again, fresh, init?.headers);
+        return sendWith(again, fresh);
       };
       let first: Promise<Response>;
       if (typeof target === 'string') {
@@ -190,7 +191,7 @@ export function createAuthFetch(
         (init?.headers as HeaderRecord).Authorization = `Bearer ${token}`;
         first = send(target, init);
       } else {
-        first = sendWith(target, token, undefined);
+        first = sendWith(target, token);
       }
       return first.then((response) => {
         if (response.status === 401) return retry(response);

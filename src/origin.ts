@@ -9,9 +9,8 @@ export const isRequest = (value: unknown): value is Request =>
     typeof (value as Request).url === 'string');
 
 /** The absolute URL a `fetch` input points to, resolved as fetch resolves it; `null` when it cannot be. */
-export function resolveUrl(input: RequestInfo | URL): URL | null {
+function resolveUrl(input: RequestInfo | URL, base = pageAddress()): URL | null {
   try {
-    const base = pageAddress();
     return new URL(isRequest(input) ? input.url : String(input), typeof base === 'string' ? base : undefined);
   } catch {
     return null;
@@ -66,11 +65,13 @@ export function createOriginCheck(
     }
     const key = String(input);
     const known = remembered.get(key);
-    if (known && (known[0] === STABLE || known[0] === pageAddress())) return known[1];
+    // An absolute http(s) URL resolves to the same URL whatever the base: only the others read the base again.
+    if (known?.[0] === STABLE) return known[1];
+    const base = pageAddress();
+    if (known && known[0] === base) return known[1];
     if (remembered.size >= REMEMBERED_INPUTS) remembered.clear();
-    const href = decide(resolveUrl(key));
-    // An absolute http(s) URL resolves to the same URL whatever the base: only the others look at it again.
-    remembered.set(key, [/^https?:\/\//i.test(key) ? STABLE : pageAddress(), href]);
+    const href = decide(resolveUrl(key, base));
+    remembered.set(key, [/^https?:\/\//i.test(key) ? STABLE : base, href]);
     return href;
   };
 }

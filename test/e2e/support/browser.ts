@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { CHROMIUM_LAUNCH_OPTIONS } from '../../../scripts/chromium.mjs';
 
 const fromRoot = (path: string): string => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
@@ -60,33 +61,8 @@ export async function startServer(accessTokenSeconds: number): Promise<AuthServe
   });
 }
 
-/**
- * Several pages of one context are open at once. These flags keep Chromium from throttling the timers of
- * pages in the background, which would delay their proactive refreshes. Headless Chromium 156 reports every
- * page visible and focused and the tests pass without them; they are insurance for headed runs and for
- * headless modes that background pages.
- */
-export const ANTI_THROTTLING_ARGS = [
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
-
 export function launchBrowser(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-      '--disable-quic',
-      ...ANTI_THROTTLING_ARGS,
-    ],
-  });
+  return chromium.launch(CHROMIUM_LAUNCH_OPTIONS);
 }
 
 export interface ManagerOptions {
