@@ -12,7 +12,7 @@ const at = (path) => join(root, path);
 
 /**
  * Budgets in bytes, min+gzip (gzip -9 of the esbuild-minified bundle). The core's goal is `CORE_GOAL`; until it
- * gets there, its budget holds it at what it measured last (14,744 B) with a little room, so that it cannot grow
+ * gets there, its budget holds it at what it measured last (14,757 B) with a little room, so that it cannot grow
  * meanwhile. `TOKENKEEPER_CORE_BUDGET=6500 npm run bench` checks it against the goal.
  */
 export const CORE_GOAL = 6_500;
