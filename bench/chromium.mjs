@@ -1,4 +1,4 @@
-// tokenkeeper in real Chromium, all measured in one run against the demo auth server (demo/server.mjs):
+// tokenkeeper in real Chromium, all measured in one run against the demo auth server (demo/server/app.mjs):
 //   1. per-call cost of `auth.fetch` (GET, POST JSON) and `getAccessToken()` against hand-written floors;
 //   2. exactly one refresh call when M tabs × N concurrent requests meet an expired token;
 //   3. how fast a logout and a refresh reach the other tabs, next to a bare BroadcastChannel message;
@@ -84,7 +84,7 @@ function ensureBuilt(log) {
 }
 
 async function startServer(accessTokenSeconds) {
-  const { startAuthServer } = await import(pathToFileURL(fromRoot('demo/server.mjs')).href);
+  const { startAuthServer } = await import(pathToFileURL(fromRoot('demo/server/app.mjs')).href);
   return startAuthServer({
     accessTokenSeconds,
     port: 0,
@@ -571,7 +571,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
         `${SOAK_INTERVAL_MS} ms per tab without waiting for the previous one. Then each tab calls every ` +
         `${BURST_INTERVAL_MS} ms, tab 1 logs out ${LOGOUT_AFTER_MS} ms into that burst, the burst goes on ` +
         `${BURST_AFTER_LOGOUT_MS} ms. Request times at the server come from a logging http proxy in front of ` +
-        'demo/server.mjs (same machine clock as the pages). Failure rules: reuse detections > 0; failed calls > 0; ' +
+        'demo/server/app.mjs (same machine clock as the pages). Failure rules: reuse detections > 0; failed calls > 0; ' +
         'refresh calls > duration / (lifetime / 2) + 1; any request carrying a token handed to fetch by a tab after ' +
         "that tab's 'logout' event. Requests sent before their tab was told may still arrive after the logout call; " +
         'they are counted, not failed.',
@@ -597,7 +597,7 @@ export async function run({ quick = false, log = () => {} } = {}) {
     return {
       title: 'Chromium: per-call cost, exactly-once refresh, cross-tab propagation, soak',
       intro:
-        'tokenkeeper (the built dist/index.js) in headless Chromium against demo/server.mjs on 127.0.0.1; the ' +
+        'tokenkeeper (the built dist/index.js) in headless Chromium against demo/server/app.mjs on 127.0.0.1; the ' +
         'tabs are pages of one browser context, sharing BroadcastChannel, localStorage and Web Locks.',
       tables: [
         {

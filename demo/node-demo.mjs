@@ -1,8 +1,9 @@
-// The whole lifecycle against a real HTTP server on 127.0.0.1, with the built package:
-// login, a proactive refresh, the app reopened after expiry with 10 concurrent requests sharing one
-// refresh, and a logout that the server learns of. Exits non-zero if the server's counts are not as expected.
+// The whole lifecycle against a real HTTP server on 127.0.0.1 (the reference backend of demo/server/), with the
+// built package: login, a proactive refresh, the app reopened after expiry with 10 concurrent requests sharing
+// one refresh, and a logout that the server learns of, after which the old access token is refused (deny-list).
+// Exits non-zero if the server's counts are not as expected.
 import { createTokenManager } from '../dist/index.js';
-import { startAuthServer } from './server.mjs';
+import { startAuthServer } from './server/app.mjs';
 
 const ACCESS_TOKEN_SECONDS = 3;
 const server = await startAuthServer({ accessTokenSeconds: ACCESS_TOKEN_SECONDS });
@@ -42,7 +43,7 @@ let auth = open();
 const login = await fetch(`${server.url}/auth/login`, {
   method: 'POST',
   headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ username: 'ada' }),
+  body: JSON.stringify({ username: 'ada', password: 'demo' }),
 });
 const tokens = await login.json();
 await auth.setTokens({
@@ -74,10 +75,16 @@ const statuses = await Promise.all(
 const sharedRefreshes = server.counts.refreshes - refreshesBefore;
 log(`statuses ${statuses.join(' ')}; refresh calls for all 10: ${sharedRefreshes}`);
 
+const tokenBeforeLogout = auth.getState().accessToken;
 const { serverNotified } = await auth.logout();
 log(`logged out; server notified: ${serverNotified}; state ${auth.getState().status}`);
 const after = await auth.fetch(`${server.url}/api/me`);
 log(`GET /api/me after logout → ${after.status} (sent without a token)`);
+// A copy of the access token kept from before the logout (stolen, or in another app) is refused too: the
+// logout put its jti on the server's deny-list until it expires.
+const replay = await fetch(`${server.url}/api/me`, { headers: { authorization: `Bearer ${tokenBeforeLogout}` } });
+const { reason } = await replay.json();
+log(`GET /api/me with the access token from before the logout → ${replay.status} (${reason})`);
 auth.destroy();
 
 const counts = { ...server.counts };
@@ -91,6 +98,9 @@ const expected =
   counts.logouts === 1 &&
   statuses.every((status) => status === 200) &&
   after.status === 401 &&
+  replay.status === 401 &&
+  reason === 'denied' &&
+  counts.deniedTokens === 1 &&
   serverNotified;
 console.log(expected ? 'demo ok' : 'demo FAILED: the counts above are not as expected');
 process.exit(expected ? 0 : 1);

@@ -129,7 +129,7 @@ window.bench = {
     const response = await fetch('/auth/login', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username }),
+      body: JSON.stringify({ username, password: 'demo' }),
     });
     if (!response.ok) throw new Error(`bench page: the login answered ${response.status}`);
     const body = await response.json();

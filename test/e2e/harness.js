@@ -160,7 +160,7 @@ window.harness = {
     const response = await fetch('/auth/login', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(managerOptions.cookie ? { username, cookie: true } : { username }),
+      body: JSON.stringify({ username, password: 'demo', ...(managerOptions.cookie && { cookie: true }) }),
     });
     if (!response.ok) throw new Error(`harness: the login answered ${response.status}`);
     const body = await response.json();

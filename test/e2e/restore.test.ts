@@ -25,7 +25,7 @@ const suite = setupBrowserSuite(ACCESS_TOKEN_SECONDS);
 
 /** The app in these scenarios: the refresh token in the server's HttpOnly cookie, tokens in memory, `restore`. */
 const COOKIE_APP: ManagerOptions = { storage: 'memory', cookie: true, restore: true };
-/** The name demo/server.mjs gives its refresh cookie. */
+/** The name demo/server/app.mjs gives its refresh cookie. */
 const REFRESH_COOKIE = 'tk_refresh';
 /** New tabs measured per scenario. */
 const RUNS = 5;

@@ -8,7 +8,7 @@ import { CHROMIUM_LAUNCH_OPTIONS } from '../../../scripts/chromium.mjs';
 
 const fromRoot = (path: string): string => fileURLToPath(new URL(`../../../${path}`, import.meta.url));
 
-/** The server of demo/server.mjs, as the tests use it. */
+/** The server of demo/server/app.mjs, as the tests use it. */
 export interface AuthServer {
   url: string;
   counts: ServerCounts;
@@ -46,7 +46,7 @@ interface ServerModule {
 /** Starts the demo auth server, serving the harness page and the built package (`npm run build` first). */
 export async function startServer(accessTokenSeconds: number): Promise<AuthServer> {
   // A computed specifier: the server is plain JavaScript without declarations, typed by `ServerModule` here.
-  const serverPath = fromRoot('demo/server.mjs');
+  const serverPath = fromRoot('demo/server/app.mjs');
   const { startAuthServer } = (await import(serverPath)) as ServerModule;
   return startAuthServer({
     accessTokenSeconds,
