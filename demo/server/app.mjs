@@ -9,6 +9,7 @@
 //   GET  /api/me                   the protected API: 401 with the reason (missing, malformed, expired, denied, outdated)
 //   GET  /api/stats                the server's counters, for the demo page
 //   POST /demo/break-refresh       demo only: /auth/refresh answers 503 for a while, to show the client's backoff
+//   POST /demo/expire-token        demo only: the API answers 401 (expired) to the Bearer token sent, from now on
 //
 // Two ways to hold the refresh token:
 // - JSON (the default): the login answers it in the body; the client sends it back in the body of a refresh or
@@ -171,6 +172,11 @@ export async function startAuthServer(options = {}) {
   };
   /** Until when (ms since the epoch) `/auth/refresh` answers 503; set by `POST /demo/break-refresh`. */
   let refreshBrokenUntil = 0;
+  /**
+   * Demo only: jti → exp (ms) of access tokens that `POST /demo/expire-token` made the API treat as expired, so
+   * the page can show many calls meeting a 401 at once and sharing one refresh. Kept in this process only.
+   */
+  const expiredEarly = new Map();
   /** Refresh requests held open by the test API until `releaseRefreshes()`: `{ clientGone, release }`. */
   let holdingRefreshes = false;
   const held = [];
@@ -240,6 +246,7 @@ export async function startAuthServer(options = {}) {
       store.getUserVersion(claims.sub),
     ]);
     if (denied) return { reason: 'denied' };
+    if (expiredEarly.has(claims.jti)) return { reason: 'expired' };
     if (claims.ver < version) return { reason: 'outdated' };
     return { claims };
   };
@@ -411,6 +418,19 @@ export async function startAuthServer(options = {}) {
         }
         refreshBrokenUntil = now() + seconds * 1000;
         sendJson(response, 200, { until: refreshBrokenUntil });
+      },
+    },
+
+    // Demo only, so that the page can show concurrent 401s sharing one refresh: the API treats the Bearer token
+    // sent as expired from now on (as if its exp had passed), while the refresh token stays good.
+    '/demo/expire-token': {
+      async POST(request, response) {
+        const who = await authenticate(request);
+        if ('reason' in who) throw unauthorized(who.reason);
+        const time = now();
+        for (const [jti, exp] of expiredEarly) if (exp <= time) expiredEarly.delete(jti);
+        expiredEarly.set(who.claims.jti, who.claims.exp * 1000);
+        sendJson(response, 200, {});
       },
     },
   };

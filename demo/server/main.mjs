@@ -89,7 +89,7 @@ console.log(
 if (!pageBuilt) console.log('  the page is not built (demo/web/dist/ is missing): run `npm run demo` to build it');
 console.log(`What to try (sign in with any name and the password "demo"):
   - watch the bar count down and the token refresh before it expires
-  - "open another tab", then "20 calls at once": the tabs share one refresh
+  - "open another tab": the tabs share one refresh per cycle; "20 calls at once": twenty 401s, one refresh
   - "break the refresh endpoint for 15 s" and watch the client back off
   - "log out" in one tab: every tab signs out; "replay the old token" gets a 401 (denied)
   - "log out everywhere" ends sessions open in other browsers too

@@ -331,6 +331,20 @@ describe.each(variants)('with the $name store', (variant) => {
       expect((await refresh(server!, token)).status).toBe(200);
       expect(server!.counts).toMatchObject({ refreshFailures: 1, refreshRejected: 1 });
     });
+
+    it('POST /demo/expire-token: the API answers that token 401 expired, the refresh token stays good', async () => {
+      const [server] = await variant.start();
+      const tokens = await login(server!);
+      expect((await call(server!, 'POST', '/demo/expire-token')).status).toBe(401);
+      expect((await call(server!, 'POST', '/demo/expire-token', { headers: bearer(tokens.access) })).status).toBe(200);
+      const answer = await me(server!, tokens.access);
+      expect(answer.status).toBe(401);
+      expect(answer.body).toMatchObject({ error: 'invalid_token', reason: 'expired' });
+      const renewed = await refresh(server!, tokens.refresh);
+      expect(renewed.status).toBe(200);
+      expect((await me(server!, String(renewed.body.access_token))).status).toBe(200);
+      expect(server!.counts).toMatchObject({ reuseDetected: 0, deniedTokens: 0 });
+    });
   });
 
   describe('POST /auth/logout and /auth/logout-everywhere', () => {

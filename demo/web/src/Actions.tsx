@@ -64,8 +64,10 @@ export function Actions({ status, brokenUntil, replayToken }: Props) {
       id: 'burst',
       label: `${BURST_SIZE} calls at once`,
       enabled: signedIn,
-      about: 'a token that is due is refreshed once for all of them',
+      about: 'the server first treats the token as expired: all of them get a 401 and share one refresh',
       onClick: run('burst', async () => {
+        // Demo control: from now on the API answers 401 to the token held, as it would once the token expired.
+        await api.post('/demo/expire-token');
         const before = await refreshCount();
         const calls = await Promise.allSettled(Array.from({ length: BURST_SIZE }, () => api.get('/api/me')));
         const after = await refreshCount();
