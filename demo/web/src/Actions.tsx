@@ -75,7 +75,7 @@ export function Actions({ status, brokenUntil, replayToken }: Props) {
         const refreshes =
           before === null || after === null
             ? 'the server has no refresh counter'
-            : `the server counted ${after - before} refreshes meanwhile (${before} → ${after})`;
+            : `the server counted ${after - before} refresh${after - before === 1 ? '' : 'es'} meanwhile (${before} → ${after})`;
         return `${succeeded} of ${BURST_SIZE} calls succeeded; ${refreshes}`;
       }),
     },
