@@ -354,3 +354,83 @@ describe('401 policy', () => {
     expect(events).toEqual(['login']);
   });
 });
+
+describe('refresh answers after logout or another login (one manager)', () => {
+  it('a refresh rejected (400) after logout emits no second logout event', async () => {
+    const { RefreshRejectedError } = await import('../../dist/index.js');
+    const gate = deferred();
+    const started = deferred();
+    const { auth } = make({
+      refresh: async () => {
+        started.resolve();
+        await gate.promise;
+        throw new RefreshRejectedError('late no');
+      },
+    });
+    const ev: string[] = [];
+    auth.on('logout', (e) => ev.push(e.reason));
+    auth.on('error', () => ev.push('error'));
+    await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
+    const p = auth.refresh().catch((e) => e);
+    await started.promise;
+    await auth.logout();
+    gate.resolve();
+    await p;
+    await sleep(10);
+    expect(ev).toEqual(['user']);
+  });
+
+  it('a transient refresh failure after logout emits no error and schedules no retry', async () => {
+    const gate = deferred();
+    const started = deferred();
+    let n = 0;
+    const { auth } = make({
+      refresh: async () => {
+        n += 1;
+        started.resolve();
+        await gate.promise;
+        throw new Error('network');
+      },
+    });
+    const ev: string[] = [];
+    auth.on('error', () => ev.push('error'));
+    await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
+    const p = auth.refresh().catch((e) => e);
+    await started.promise;
+    await auth.logout();
+    gate.resolve();
+    await p;
+    await sleep(1500);
+    expect(ev).toEqual([]);
+    expect(n).toBe(1);
+  });
+
+  it('setTokens (another login) during a slow refresh: the old login answer never replaces the new login', async () => {
+    const gate = deferred();
+    const started = deferred();
+    const old = jwt(3600, { sub: 'old' });
+    const { auth } = make({
+      refresh: async () => {
+        started.resolve();
+        await gate.promise;
+        return { accessToken: old, refreshToken: 'old-2' };
+      },
+    });
+    const ev: string[] = [];
+    auth.on('refresh', () => ev.push('refresh'));
+    await auth.setTokens({ accessToken: jwt(3600, { sub: 'old' }), refreshToken: 'old-1' });
+    const p = auth.refresh().then(
+      (t) => t,
+      (e) => e,
+    );
+    await started.promise;
+    const mine = jwt(3600, { sub: 'new' });
+    await auth.setTokens({ accessToken: mine, refreshToken: 'new-1' });
+    gate.resolve();
+    const r = await p;
+    await sleep(10);
+    expect(auth.getState().accessToken).toBe(mine);
+    expect(ev).toEqual([]);
+    expect(r).not.toBe(old);
+  });
+});

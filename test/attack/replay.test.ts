@@ -374,6 +374,22 @@ describe('headers in every form', () => {
     expect(s.seen[0].headers.authorization).toBe(`Bearer ${tokens[0]}`);
   });
 
+  it('a header named __proto__ (a valid header name) is sent as fetch sends it', async () => {
+    const handed: [string, string][][] = [];
+    const spy = (async (input: RequestInfo | URL, init?: RequestInit) => {
+      handed.push([...new Request(input as RequestInfo, init).headers].filter(([k]) => k !== 'authorization'));
+      return new Response('ok');
+    }) as typeof fetch;
+    const auth = createTokenManager({ refresh: async () => ({ accessToken: jwt(3600) }), allowedOrigins: ['https://api.test'], channel: false, fetch: spy });
+    cleanups.push(() => auth.destroy());
+    await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r' });
+    const forms: HeadersInit[] = [[['__proto__', 'x']], new Headers([['__proto__', 'x']])];
+    for (const h of forms) {
+      await auth.fetch('https://api.test/p', { headers: h });
+      expect(handed.at(-1)).toEqual([...new Request('https://api.test/', { headers: h }).headers]);
+    }
+  });
+
   it('duplicated header names (array) are combined as fetch combines them, on both attempts', async () => {
     const { s, auth } = await setup();
     await auth.fetch(`${s.origin}/p`, {
