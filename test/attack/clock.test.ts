@@ -270,3 +270,111 @@ describe('schedule', () => {
     expect(n).toBeLessThanOrEqual(6);
   });
 });
+
+describe('backoff', () => {
+  function failing(c: ReturnType<typeof fakeClock>, answer: () => Promise<{ accessToken: string; expiresIn?: number }>) {
+    const at: number[] = [];
+    const auth = createTokenManager({
+      refresh: async () => {
+        at.push(c.mono);
+        return answer();
+      },
+      channel: false,
+      environment: c,
+      onResume: () => () => {},
+    });
+    auth.on('error', () => {});
+    cleanups.push(() => auth.destroy());
+    return { auth, at };
+  }
+
+  it('exponential: first retry within 1 s, doubling, capped at 60 s; the session is kept', async () => {
+    const c = fakeClock();
+    const { auth, at } = failing(c, async () => {
+      throw new Error('down');
+    });
+    await auth.setTokens({ accessToken: 'o', expiresIn: 100_000, refreshToken: 'r' });
+    await auth.refresh().catch(() => {});
+    await c.advance(15 * 60 * S);
+    const gaps = at.slice(1).map((t, i) => t - at[i]);
+    expect(gaps[0]).toBeLessThanOrEqual(1 * S);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeLessThanOrEqual(60 * S);
+    expect(Math.max(...gaps)).toBeGreaterThan(30 * S);
+    expect(gaps.length).toBeLessThan(40);
+    expect(auth.getState().status).toBe('authenticated');
+  });
+
+  it('within the margin and failing: getAccessToken returns the still-valid token; after expiry it rejects RefreshFailedError', async () => {
+    const c = fakeClock();
+    const { auth } = failing(c, async () => {
+      throw new Error('down');
+    });
+    await auth.setTokens({ accessToken: 'still-valid', expiresIn: 100, refreshToken: 'r' });
+    await c.advance(60 * S); // inside margin (50 s before expiry)
+    await expect(auth.getAccessToken()).resolves.toBe('still-valid');
+    await c.advance(60 * S); // expired
+    await expect(auth.getAccessToken()).rejects.toMatchObject({ code: 'refresh_failed' });
+    expect(auth.getState().status).toBe('authenticated');
+  });
+
+  it('Retry-After (seconds) on a 503 from the built-in endpoint: next try not before it', async () => {
+    const c = fakeClock();
+    const at: number[] = [];
+    const f = (async () => {
+      at.push(c.mono);
+      return new Response('busy', { status: 503, headers: { 'retry-after': '120' } });
+    }) as typeof fetch;
+    const auth = createTokenManager({ refresh: { url: 'https://auth.test/r' }, fetch: f, channel: false, environment: c, onResume: () => () => {}, allowedOrigins: ['https://api.test'] });
+    auth.on('error', () => {});
+    cleanups.push(() => auth.destroy());
+    await auth.setTokens({ accessToken: 'o', expiresIn: 100_000, refreshToken: 'r' });
+    await auth.refresh().catch(() => {});
+    await c.advance(119 * S);
+    expect(at).toHaveLength(1);
+    await c.advance(62 * S);
+    expect(at.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('Retry-After of a day is bounded to an hour', async () => {
+    const c = fakeClock();
+    const at: number[] = [];
+    const f = (async () => {
+      at.push(c.mono);
+      return new Response('busy', { status: 429, headers: { 'retry-after': String(86400) } });
+    }) as typeof fetch;
+    const auth = createTokenManager({ refresh: { url: 'https://auth.test/r' }, fetch: f, channel: false, environment: c, onResume: () => () => {}, allowedOrigins: ['https://api.test'] });
+    auth.on('error', () => {});
+    cleanups.push(() => auth.destroy());
+    await auth.setTokens({ accessToken: 'o', expiresIn: 1_000_000, refreshToken: 'r' });
+    await auth.refresh().catch(() => {});
+    await c.advance(3601 * S + 61 * S);
+    expect(at.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('resume while backing off retries at once', async () => {
+    const c = fakeClock();
+    let resume: () => void = () => {};
+    const at: number[] = [];
+    const auth = createTokenManager({
+      refresh: async () => {
+        at.push(c.mono);
+        throw new Error('down');
+      },
+      channel: false,
+      environment: c,
+      onResume: (check) => {
+        resume = check;
+        return () => {};
+      },
+    });
+    auth.on('error', () => {});
+    cleanups.push(() => auth.destroy());
+    await auth.setTokens({ accessToken: 'o', expiresIn: 100_000, refreshToken: 'r' });
+    await auth.refresh().catch(() => {});
+    await c.advance(20 * 60 * S);
+    const n = at.length;
+    resume();
+    await c.advance(0);
+    expect(at.length).toBe(n + 1);
+  });
+});

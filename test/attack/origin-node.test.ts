@@ -120,6 +120,39 @@ describe('origin rule (Node, spy fetch)', () => {
     }
   });
 
+  it('Request / URL subclasses whose getters lie: the token follows where fetch really sends', async () => {
+    const spy = spyFetch();
+    const auth = manager(['https://app.test'], { fetch: spy.fn });
+    await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
+    class LyingRequest extends Request {
+      get url() {
+        return 'https://app.test/';
+      }
+    }
+    class LyingURL extends URL {
+      get href() {
+        return 'https://app.test/';
+      }
+      get origin() {
+        return 'https://app.test';
+      }
+      toString() {
+        return 'https://evil.test/x';
+      }
+    }
+    class LyingURL2 extends URL {
+      toString() {
+        return 'https://evil.test/x';
+      }
+    }
+    await auth.fetch(new LyingRequest('https://evil.test/steal'));
+    await auth.fetch(new LyingURL('https://evil.test/x'));
+    await auth.fetch(new LyingURL2('https://app.test/x'));
+    for (const c of spy.calls) {
+      if (new URL(c.url).origin !== 'https://app.test') expect(c.headers.get('authorization'), c.url).toBeNull();
+    }
+  });
+
   it('Request of another origin gets no token', async () => {
     const spy = spyFetch();
     const auth = manager(['https://app.test'], { fetch: spy.fn });
