@@ -442,6 +442,7 @@ describe('what fetch refuses, auth.fetch refuses (before waiting for a token)', 
     ['invalid header value', () => ['/p', { headers: { 'x-a': 'a\nb' } }]],
     ['stream without duplex', () => ['/p', { method: 'POST', body: new ReadableStream() }]],
     ['mode navigate', () => ['/p', { mode: 'navigate' as RequestMode }]],
+    ['URL with credentials', () => ['', {}]],
     ['header pair of length 3', () => ['/p', { headers: [['a', 'b', 'c']] as unknown as HeadersInit }]],
   ];
   for (const [name, make] of bad) {
@@ -464,13 +465,14 @@ describe('what fetch refuses, auth.fetch refuses (before waiting for a token)', 
       // expired: a call would have to wait for the (stuck) refresh
       await auth.setTokens({ accessToken: jwt(1), refreshToken: 'r1', expiresIn: 0 });
       const [path, init] = make();
-      const refErr = await fetch(`${s.origin}${path}`, init).then(
+      const url = name === 'URL with credentials' ? s.origin.replace('http://', 'http://user:pw@') + '/p' : `${s.origin}${path}`;
+      const refErr = await fetch(url, init).then(
         () => null,
         (e: Error) => e,
       );
       const nSeen = s.seen.length;
       const outcome = await Promise.race([
-        auth.fetch(`${s.origin}${path}`, init).then(
+        auth.fetch(url, init).then(
           () => 'resolved',
           (e: Error) => e,
         ),
