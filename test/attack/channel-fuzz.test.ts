@@ -17,14 +17,20 @@ async function setup() {
   const bc = new BroadcastChannel(ch);
   bc.onmessage = (e) => sniffed.push(e.data);
   cleanups.push(() => bc.close());
-  const auth = createTokenManager({ channel: ch, refresh: async () => ({ accessToken: jwt(3600), refreshToken: 'r2' }) });
+  const auth = createTokenManager({
+    channel: ch,
+    refresh: async () => ({ accessToken: jwt(3600), refreshToken: 'r2' }),
+  });
   auth.on('error', () => {});
   cleanups.push(() => auth.destroy());
   await auth.ready;
   const at = jwt(3600);
   await auth.setTokens({ accessToken: at, refreshToken: 'r1' });
   await sleep(10);
-  const session = sniffed.find((m) => m.type === 'session') as { session: Record<string, unknown> } & Record<string, unknown>;
+  const session = sniffed.find((m) => m.type === 'session') as { session: Record<string, unknown> } & Record<
+    string,
+    unknown
+  >;
   session.from = 'another-tab-id'; // a message of another tab, not the manager's own echo
   return { ch, bc, auth, at, session, sniffed };
 }
@@ -57,7 +63,9 @@ describe('malformed channel messages', () => {
         await sleep(5);
         const st = auth.getState();
         if (st !== before) {
-          failures.push(`${field}=${typeof v === 'bigint' ? `${v}n` : JSON.stringify(v) ?? String(v)} → status ${st.status}, expiresAt ${st.expiresAt}, token ${typeof st.accessToken === 'string' ? (st.accessToken === at ? 'same' : 'changed') : st.accessToken}`);
+          failures.push(
+            `${field}=${typeof v === 'bigint' ? `${v}n` : (JSON.stringify(v) ?? String(v))} → status ${st.status}, expiresAt ${st.expiresAt}, token ${typeof st.accessToken === 'string' ? (st.accessToken === at ? 'same' : 'changed') : st.accessToken}`,
+          );
           // restore the session for the next case
           await auth.logout();
           await auth.setTokens({ accessToken: jwt(3600), refreshToken: `r-${Math.random()}` });
@@ -82,7 +90,21 @@ describe('malformed channel messages', () => {
   it('non-protocol values are ignored', async () => {
     const { bc, auth } = await setup();
     const before = auth.getState();
-    for (const v of [null, 1, 'logout', [], [1, 2], {}, { type: 'logout' }, { protocol: 'tokenkeeper' }, { protocol: 'tokenkeeper', version: 1, type: 'logout' }, { protocol: 'tokenkeeper', version: 3, type: 'logout', stamp: Date.now() + 1e6, id: 'x', tokens: [] }, new Date(), new Map(), new Uint8Array(3)]) {
+    for (const v of [
+      null,
+      1,
+      'logout',
+      [],
+      [1, 2],
+      {},
+      { type: 'logout' },
+      { protocol: 'tokenkeeper' },
+      { protocol: 'tokenkeeper', version: 1, type: 'logout' },
+      { protocol: 'tokenkeeper', version: 3, type: 'logout', stamp: Date.now() + 1e6, id: 'x', tokens: [] },
+      new Date(),
+      new Map(),
+      new Uint8Array(3),
+    ]) {
       bc.postMessage(v);
     }
     await sleep(30);
@@ -126,11 +148,37 @@ describe('malformed channel messages', () => {
     const { bc, auth, session } = await setup();
     const before = auth.getState();
     const weird = fc.oneof(
-      fc.constantFrom(null, undefined, Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, '', 'a\nb', [], {}, true, 10n),
+      fc.constantFrom(
+        null,
+        undefined,
+        Number.NaN,
+        Number.POSITIVE_INFINITY,
+        Number.NEGATIVE_INFINITY,
+        -0,
+        '',
+        'a\nb',
+        [],
+        {},
+        true,
+        10n,
+      ),
       fc.object({ maxDepth: 1 }),
       fc.array(fc.anything({ maxDepth: 1 }), { maxLength: 3 }),
     );
-    const fields = ['id', 'stamp', 'seq', 'accessToken', 'refreshToken', 'expiresAt', 'receivedAt', 'session', 'protocol', 'version', 'type', 'from'] as const;
+    const fields = [
+      'id',
+      'stamp',
+      'seq',
+      'accessToken',
+      'refreshToken',
+      'expiresAt',
+      'receivedAt',
+      'session',
+      'protocol',
+      'version',
+      'type',
+      'from',
+    ] as const;
     const typeOk: Record<string, (v: unknown) => boolean> = {
       id: (v) => typeof v === 'string' && v !== '',
       stamp: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0,
@@ -172,7 +220,11 @@ describe('malformed channel messages', () => {
     const m = JSON.parse(JSON.stringify(session).replace('"session":{', '"session":{"__proto__":{"polluted":true},'));
     m.__proto__ = { polluted: true };
     bc.postMessage(m);
-    bc.postMessage(JSON.parse('{"__proto__":{"polluted":true},"protocol":"tokenkeeper","version":2,"type":"logout","constructor":{"prototype":{"polluted":true}}}'));
+    bc.postMessage(
+      JSON.parse(
+        '{"__proto__":{"polluted":true},"protocol":"tokenkeeper","version":2,"type":"logout","constructor":{"prototype":{"polluted":true}}}',
+      ),
+    );
     await sleep(20);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(auth.getState().status).toBe('authenticated');

@@ -58,7 +58,14 @@ function manager(clock: ReturnType<typeof fakeClock>, extra: Record<string, unkn
   const auth = createTokenManager({
     refresh: async () => {
       calls.push(clock.wall);
-      return { accessToken: makeJwt({ sub: 'u', iat: Math.floor(clock.wall / 1000), exp: Math.floor(clock.wall / 1000) + 3600 }), refreshToken: 'r' };
+      return {
+        accessToken: makeJwt({
+          sub: 'u',
+          iat: Math.floor(clock.wall / 1000),
+          exp: Math.floor(clock.wall / 1000) + 3600,
+        }),
+        refreshToken: 'r',
+      };
     },
     channel: false,
     environment: clock,
@@ -122,7 +129,12 @@ describe('expiresAt', () => {
     const { auth } = manager(c);
     await auth.setTokens({ access_token: 'opaque-1', expires_in: '3600' });
     expect(auth.getState().expiresAt).toBe(c.wall + 3600 * S);
-    await auth.setTokens({ accessToken: 'opaque-2', access_token: 'opaque-x', expiresIn: 10, expires_in: 999 } as never);
+    await auth.setTokens({
+      accessToken: 'opaque-2',
+      access_token: 'opaque-x',
+      expiresIn: 10,
+      expires_in: 999,
+    } as never);
     expect(auth.getState().accessToken).toBe('opaque-2');
     expect(auth.getState().expiresAt).toBe(c.wall + 10 * S);
   });
@@ -272,7 +284,10 @@ describe('schedule', () => {
 });
 
 describe('backoff', () => {
-  function failing(c: ReturnType<typeof fakeClock>, answer: () => Promise<{ accessToken: string; expiresIn?: number }>) {
+  function failing(
+    c: ReturnType<typeof fakeClock>,
+    answer: () => Promise<{ accessToken: string; expiresIn?: number }>,
+  ) {
     const at: number[] = [];
     const auth = createTokenManager({
       refresh: async () => {
@@ -324,7 +339,14 @@ describe('backoff', () => {
       at.push(c.mono);
       return new Response('busy', { status: 503, headers: { 'retry-after': '120' } });
     }) as typeof fetch;
-    const auth = createTokenManager({ refresh: { url: 'https://auth.test/r' }, fetch: f, channel: false, environment: c, onResume: () => () => {}, allowedOrigins: ['https://api.test'] });
+    const auth = createTokenManager({
+      refresh: { url: 'https://auth.test/r' },
+      fetch: f,
+      channel: false,
+      environment: c,
+      onResume: () => () => {},
+      allowedOrigins: ['https://api.test'],
+    });
     auth.on('error', () => {});
     cleanups.push(() => auth.destroy());
     await auth.setTokens({ accessToken: 'o', expiresIn: 100_000, refreshToken: 'r' });
@@ -342,7 +364,14 @@ describe('backoff', () => {
       at.push(c.mono);
       return new Response('busy', { status: 429, headers: { 'retry-after': String(86400) } });
     }) as typeof fetch;
-    const auth = createTokenManager({ refresh: { url: 'https://auth.test/r' }, fetch: f, channel: false, environment: c, onResume: () => () => {}, allowedOrigins: ['https://api.test'] });
+    const auth = createTokenManager({
+      refresh: { url: 'https://auth.test/r' },
+      fetch: f,
+      channel: false,
+      environment: c,
+      onResume: () => () => {},
+      allowedOrigins: ['https://api.test'],
+    });
     auth.on('error', () => {});
     cleanups.push(() => auth.destroy());
     await auth.setTokens({ accessToken: 'o', expiresIn: 1_000_000, refreshToken: 'r' });

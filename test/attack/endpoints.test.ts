@@ -8,7 +8,12 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function srv(answer: (path: string, body: string) => { status?: number; json?: unknown; raw?: string; headers?: Record<string, string> }) {
+async function srv(
+  answer: (
+    path: string,
+    body: string,
+  ) => { status?: number; json?: unknown; raw?: string; headers?: Record<string, string> },
+) {
   const s = await startServer();
   s.handler = (req, body, res) => {
     const a = answer(req.url ?? '', body.toString());
@@ -37,7 +42,10 @@ function mk(extra: Record<string, unknown>) {
 describe('refresh endpoint', () => {
   it('json: POST, JSON content type, {"refresh_token"}, query string kept, custom headers sent', async () => {
     const s = await srv(() => ({ json: { access_token: jwt(3600), refresh_token: 'r2', expires_in: '600' } }));
-    const { auth } = mk({ refresh: { url: `${s.origin}/auth/refresh?tenant=a&x=1`, headers: { 'x-csrf': 'yes' } }, allowedOrigins: [s.origin] });
+    const { auth } = mk({
+      refresh: { url: `${s.origin}/auth/refresh?tenant=a&x=1`, headers: { 'x-csrf': 'yes' } },
+      allowedOrigins: [s.origin],
+    });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await auth.refresh();
     const r = s.seen[0];
@@ -51,13 +59,20 @@ describe('refresh endpoint', () => {
 
   it('oauth2: form body with grant_type, refresh_token, client_id', async () => {
     const s = await srv(() => ({ json: { accessToken: jwt(3600), refreshToken: 'r2' } }));
-    const { auth } = mk({ refresh: { url: `${s.origin}/token`, format: 'oauth2', clientId: 'spa app' }, allowedOrigins: [s.origin] });
+    const { auth } = mk({
+      refresh: { url: `${s.origin}/token`, format: 'oauth2', clientId: 'spa app' },
+      allowedOrigins: [s.origin],
+    });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r 1&=' });
     await auth.refresh();
     const r = s.seen[0];
     expect(String(r.headers['content-type'])).toMatch(/^application\/x-www-form-urlencoded/);
     const p = new URLSearchParams(r.body.toString());
-    expect(Object.fromEntries(p)).toEqual({ grant_type: 'refresh_token', refresh_token: 'r 1&=', client_id: 'spa app' });
+    expect(Object.fromEntries(p)).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: 'r 1&=',
+      client_id: 'spa app',
+    });
   });
 
   it('no refresh token held: json body {} and oauth2 grant_type alone', async () => {
@@ -81,7 +96,11 @@ describe('refresh endpoint', () => {
     answer = { access_token: jwt(3600), refresh_token: null };
     await auth.refresh();
     await auth.refresh();
-    expect(s.seen.map((x) => JSON.parse(x.body.toString()))).toEqual([{ refresh_token: 'keep-me' }, { refresh_token: 'keep-me' }, {}]);
+    expect(s.seen.map((x) => JSON.parse(x.body.toString()))).toEqual([
+      { refresh_token: 'keep-me' },
+      { refresh_token: 'keep-me' },
+      {},
+    ]);
   });
 
   for (const status of [400, 401]) {
@@ -133,7 +152,9 @@ describe('refresh endpoint', () => {
     const { auth, errors } = mk({ refresh: { url: `${s.origin}/r` }, allowedOrigins: [s.origin] });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: secret });
     const e = await auth.refresh().catch((x) => x);
-    const texts = [e, e?.cause, ...errors, ...errors.map((x) => x.cause)].filter(Boolean).map((x) => `${x.message} ${x.stack} ${JSON.stringify(x)}`);
+    const texts = [e, e?.cause, ...errors, ...errors.map((x) => x.cause)]
+      .filter(Boolean)
+      .map((x) => `${x.message} ${x.stack} ${JSON.stringify(x)}`);
     for (const t of texts) expect(t).not.toContain(secret);
   });
 
@@ -143,7 +164,9 @@ describe('refresh endpoint', () => {
     const { auth, errors } = mk({ refresh: { url: `${s.origin}/r` }, allowedOrigins: [s.origin] });
     await auth.setTokens({ accessToken: at, refreshToken: 'rt-SECRET' });
     const e = await auth.refresh().catch((x) => x);
-    const texts = [e, e?.cause, ...errors, ...errors.map((x) => x.cause)].filter(Boolean).map((x) => `${x.message} ${String(x)}`);
+    const texts = [e, e?.cause, ...errors, ...errors.map((x) => x.cause)]
+      .filter(Boolean)
+      .map((x) => `${x.message} ${String(x)}`);
     for (const t of texts) {
       expect(t).not.toContain('rt-SECRET');
       expect(t).not.toContain(at);
@@ -155,7 +178,12 @@ describe('logout endpoint', () => {
   it('json: Authorization Bearer access, {"refresh_token"}, keepalive true (spy)', async () => {
     const spy = spyFetch();
     const at = jwt(3600);
-    const { auth } = mk({ refresh: { url: 'https://auth.test/r' }, logout: { url: 'https://auth.test/logout?x=1' }, allowedOrigins: ['https://api.test'], fetch: spy.fn });
+    const { auth } = mk({
+      refresh: { url: 'https://auth.test/r' },
+      logout: { url: 'https://auth.test/logout?x=1' },
+      allowedOrigins: ['https://api.test'],
+      fetch: spy.fn,
+    });
     await auth.setTokens({ accessToken: at, refreshToken: 'r1' });
     const r = await auth.logout();
     expect(r.serverNotified).toBe(true);
@@ -170,12 +198,19 @@ describe('logout endpoint', () => {
   it('oauth2: token + hint; access token hint when no refresh token', async () => {
     const spy = spyFetch();
     const at = jwt(3600);
-    const { auth } = mk({ refresh: { url: 'https://auth.test/r' }, logout: { url: 'https://auth.test/revoke', format: 'oauth2', clientId: 'c' }, allowedOrigins: ['https://api.test'], fetch: spy.fn });
+    const { auth } = mk({
+      refresh: { url: 'https://auth.test/r' },
+      logout: { url: 'https://auth.test/revoke', format: 'oauth2', clientId: 'c' },
+      allowedOrigins: ['https://api.test'],
+      fetch: spy.fn,
+    });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await auth.logout();
     await auth.setTokens({ accessToken: at });
     await auth.logout();
-    const b = await Promise.all(spy.bodies.map(async (p) => Object.fromEntries(new URLSearchParams(new TextDecoder().decode(await p)))));
+    const b = await Promise.all(
+      spy.bodies.map(async (p) => Object.fromEntries(new URLSearchParams(new TextDecoder().decode(await p)))),
+    );
     expect(b).toEqual([
       { token: 'r1', token_type_hint: 'refresh_token', client_id: 'c' },
       { token: at, token_type_hint: 'access_token', client_id: 'c' },
@@ -184,7 +219,11 @@ describe('logout endpoint', () => {
 
   it('a 500 from the logout endpoint: resolves serverNotified false, one LogoutFailedError', async () => {
     const s = await srv(() => ({ status: 500 }));
-    const { auth, errors } = mk({ refresh: { url: `${s.origin}/r` }, logout: { url: `${s.origin}/l` }, allowedOrigins: [s.origin] });
+    const { auth, errors } = mk({
+      refresh: { url: `${s.origin}/r` },
+      logout: { url: `${s.origin}/l` },
+      allowedOrigins: [s.origin],
+    });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await expect(auth.logout()).resolves.toEqual({ serverNotified: false });
     expect(errors.map((e) => e.code)).toEqual(['logout_failed']);
@@ -195,7 +234,10 @@ describe('tokens are never logged', () => {
   it('across a login, refresh failures, 401 retry, logout failure: no console output contains a token', async () => {
     const out: string[] = [];
     for (const m of ['log', 'info', 'warn', 'error', 'debug', 'trace'] as const) {
-      vi.spyOn(console, m).mockImplementation((...a: unknown[]) => void out.push(a.map((x) => (x instanceof Error ? `${x.message} ${x.stack}` : String(x))).join(' ')));
+      vi.spyOn(console, m).mockImplementation(
+        (...a: unknown[]) =>
+          void out.push(a.map((x) => (x instanceof Error ? `${x.message} ${x.stack}` : String(x))).join(' ')),
+      );
     }
     const at = jwt(3600);
     let n = 0;
@@ -207,7 +249,11 @@ describe('tokens are never logged', () => {
       if (path.startsWith('/l')) return { status: 500, raw: 'rt-NEW' };
       return { status: 401 };
     });
-    const { auth } = mk({ refresh: { url: `${s.origin}/r` }, logout: { url: `${s.origin}/l` }, allowedOrigins: [s.origin] });
+    const { auth } = mk({
+      refresh: { url: `${s.origin}/r` },
+      logout: { url: `${s.origin}/l` },
+      allowedOrigins: [s.origin],
+    });
     await auth.setTokens({ accessToken: at, refreshToken: 'rt-OLD' });
     await auth.refresh().catch(() => {});
     await auth.fetch(`${s.origin}/api`).catch(() => {});

@@ -10,11 +10,16 @@ afterEach(async () => {
 
 const ORIGIN = 'https://api.test';
 
-function make(opts: {
-  answer?: (req: Request, i: number) => Response | Promise<Response>;
-  refresh?: (ctx: { refreshToken: string | null; signal: AbortSignal }) => Promise<{ accessToken: string; refreshToken?: string | null; expiresIn?: number }>;
-  extra?: Record<string, unknown>;
-} = {}) {
+function make(
+  opts: {
+    answer?: (req: Request, i: number) => Response | Promise<Response>;
+    refresh?: (ctx: {
+      refreshToken: string | null;
+      signal: AbortSignal;
+    }) => Promise<{ accessToken: string; refreshToken?: string | null; expiresIn?: number }>;
+    extra?: Record<string, unknown>;
+  } = {},
+) {
   const spy = spyFetch(opts.answer ?? (() => new Response('ok')));
   const refreshCalls: (string | null)[] = [];
   const auth = createTokenManager({
@@ -72,7 +77,13 @@ describe('abort', () => {
     const b = auth.fetch(`${ORIGIN}/b`);
     await sleep(10);
     ac.abort(reason);
-    const ra = await Promise.race([a.then(() => 'resolved', (e) => e), sleep(200).then(() => 'still waiting')]);
+    const ra = await Promise.race([
+      a.then(
+        () => 'resolved',
+        (e) => e,
+      ),
+      sleep(200).then(() => 'still waiting'),
+    ]);
     expect(ra).toBe(reason);
     gate.resolve();
     const rb = await b;
@@ -115,7 +126,13 @@ describe('abort', () => {
     const p = auth.fetch(`${ORIGIN}/a`, { signal: ac.signal });
     await sleep(5);
     ac.abort('x');
-    const r = await Promise.race([p.then(() => 'resolved', (e) => e), sleep(200).then(() => 'still waiting')]);
+    const r = await Promise.race([
+      p.then(
+        () => 'resolved',
+        (e) => e,
+      ),
+      sleep(200).then(() => 'still waiting'),
+    ]);
     expect(r).toBe('x');
     read.resolve(null);
     await sleep(10);

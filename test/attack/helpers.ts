@@ -37,7 +37,12 @@ export async function startServer(handler: Handler = (_q, _b, res) => res.end('o
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, body: Buffer.concat(chunks) };
+      const s: Seen = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: { ...req.headers },
+        body: Buffer.concat(chunks),
+      };
       seen.push(s);
       Promise.resolve(ts.handler(req, s.body, res, s)).catch((e) => {
         res.statusCode = 500;
@@ -75,7 +80,12 @@ export function spyFetch(answer: (req: Request, i: number) => Response | Promise
   const fn = async (input: RequestInfo | URL, init?: RequestInit) => {
     const req = new Request(input as RequestInfo, init);
     calls.push(req);
-    bodies.push(req.clone().arrayBuffer().then((b) => new Uint8Array(b)));
+    bodies.push(
+      req
+        .clone()
+        .arrayBuffer()
+        .then((b) => new Uint8Array(b)),
+    );
     return answer(req, calls.length - 1);
   };
   return { fn: fn as typeof fetch, calls, bodies };

@@ -58,7 +58,11 @@ async function run(ops: Op[], delays: number[], sharedStorage: boolean) {
     return issue(fam);
   };
   const m = new Map<string, string>();
-  const storage = { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) };
+  const storage = {
+    getItem: (k: string) => m.get(k) ?? null,
+    setItem: (k: string, v: string) => void m.set(k, v),
+    removeItem: (k: string) => void m.delete(k),
+  };
   let hits = 0;
   const api = (async () => {
     hits += 1;
@@ -139,7 +143,9 @@ for (const shared of [false, true]) {
           while (cleanups.length) await cleanups.pop()!();
           const ctx = `${r.log.join(' ')} | states ${r.states.map((s) => s.status).join(',')}`;
           expect(r.reuse, `reuse: ${ctx}`).toBe(0);
-          expect(new Set(r.received).size, `refresh token sent twice: ${r.received.join(',')} ${ctx}`).toBe(r.received.length);
+          expect(new Set(r.received).size, `refresh token sent twice: ${r.received.join(',')} ${ctx}`).toBe(
+            r.received.length,
+          );
           const statuses = new Set(r.states.map((s) => s.status));
           expect(statuses.size, `tabs disagree: ${ctx}`).toBe(1);
           expect(new Set(r.states.map((s) => s.accessToken)).size, `tabs hold different tokens: ${ctx}`).toBe(1);
@@ -150,7 +156,8 @@ for (const shared of [false, true]) {
             const idxLogout = ops.lastIndexOf(last);
             const idxLogin = ops.findLastIndex((o) => o.k === 'login');
             const waitBetween = ops.slice(idxLogin + 1, idxLogout).some((o) => o.k === 'wait' && o.ms >= 5);
-            if (idxLogin === -1 || waitBetween) expect(r.states[0].status, `final logout did not end the session: ${ctx}`).toBe('unauthenticated');
+            if (idxLogin === -1 || waitBetween)
+              expect(r.states[0].status, `final logout did not end the session: ${ctx}`).toBe('unauthenticated');
           }
           if (shared && r.states[0].status === 'unauthenticated') {
             expect(r.storage.get('tokenkeeper') ?? '', `storage keeps a session: ${ctx}`).not.toMatch(/"session":\{/);

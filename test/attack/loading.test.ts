@@ -71,7 +71,13 @@ it('restore: refresh() while the start restore is out joins it (one server call)
 
 it('restore with built-in endpoint answering 401: signed out quietly; refresh() rejects NotAuthenticatedError', async () => {
   const spy = spyFetch(() => new Response('{"error":"invalid_grant"}', { status: 401 }));
-  const auth = createTokenManager({ channel: false, restore: true, refresh: { url: 'https://auth.test/r', credentials: 'include' }, fetch: spy.fn, allowedOrigins: ['https://api.test'] });
+  const auth = createTokenManager({
+    channel: false,
+    restore: true,
+    refresh: { url: 'https://auth.test/r', credentials: 'include' },
+    fetch: spy.fn,
+    allowedOrigins: ['https://api.test'],
+  });
   cleanups.push(() => auth.destroy());
   const ev: string[] = [];
   auth.on('logout', () => ev.push('logout'));
@@ -87,7 +93,13 @@ it('restore with built-in endpoint answering 401: signed out quietly; refresh() 
 it('restore in Node with a relative URL: one error at start, no request; refresh() rejects ConfigurationError', async () => {
   const spy = spyFetch();
   const errors: string[] = [];
-  const auth = createTokenManager({ channel: false, restore: true, refresh: { url: '/auth/refresh' }, fetch: spy.fn, allowedOrigins: ['https://api.test'] });
+  const auth = createTokenManager({
+    channel: false,
+    restore: true,
+    refresh: { url: '/auth/refresh' },
+    fetch: spy.fn,
+    allowedOrigins: ['https://api.test'],
+  });
   cleanups.push(() => auth.destroy());
   auth.on('error', (e) => errors.push(e.error.code));
   await auth.ready;

@@ -10,15 +10,25 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-it('page: logout() in a new in-memory tab that is still loading tells the server about the open tab\'s session', async () => {
+it("DEFECT: page: logout() in a new in-memory tab that is still loading tells the server about the open tab's session", async () => {
   const channel = `page-early-${Math.random()}`;
   const told: (string | null)[] = [];
   const logout = async (ctx: { refreshToken: string | null }) => void told.push(ctx.refreshToken);
-  const a = createTokenManager({ channel, storage: 'memory', refresh: async () => ({ accessToken: jwt(3600) }), logout });
+  const a = createTokenManager({
+    channel,
+    storage: 'memory',
+    refresh: async () => ({ accessToken: jwt(3600) }),
+    logout,
+  });
   cleanups.push(() => a.destroy());
   await a.ready;
   await a.setTokens({ accessToken: jwt(3600), refreshToken: 'a-rt' });
-  const b = createTokenManager({ channel, storage: 'memory', refresh: async () => ({ accessToken: jwt(3600) }), logout });
+  const b = createTokenManager({
+    channel,
+    storage: 'memory',
+    refresh: async () => ({ accessToken: jwt(3600) }),
+    logout,
+  });
   cleanups.push(() => b.destroy());
   const was = b.getState().status;
   await b.logout();

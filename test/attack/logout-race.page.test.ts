@@ -15,7 +15,13 @@ afterEach(async () => {
 function pair(refresh: Parameters<typeof createTokenManager>[0]['refresh'], fetchImpl?: typeof fetch) {
   const ch = `race-${Math.random()}`;
   const mk = () => {
-    const m = createTokenManager({ channel: ch, refresh, storage: 'localStorage', fetch: fetchImpl, onResume: () => () => {} });
+    const m = createTokenManager({
+      channel: ch,
+      refresh,
+      storage: 'localStorage',
+      fetch: fetchImpl,
+      onResume: () => () => {},
+    });
     m.on('error', () => {});
     cleanups.push(() => m.destroy());
     return m;
@@ -23,7 +29,7 @@ function pair(refresh: Parameters<typeof createTokenManager>[0]['refresh'], fetc
   return [mk(), mk()] as const;
 }
 
-it('late refresh answer in tab B after tab A logout() resolved (localStorage): B emits no refresh event and its refresh() rejects NotAuthenticatedError', async () => {
+it('DEFECT: late refresh answer in tab B after tab A logout() resolved (localStorage): B emits no refresh event and its refresh() rejects NotAuthenticatedError', async () => {
   const gate = deferred();
   const started = deferred();
   const late = jwt(3600);
@@ -55,7 +61,7 @@ it('late refresh answer in tab B after tab A logout() resolved (localStorage): B
   expect(outcome).toMatchObject({ code: 'not_authenticated' });
 });
 
-it('late refresh answer in tab B after tab A logout() resolved: B getAccessToken() resolves null, not the late token', async () => {
+it('DEFECT: late refresh answer in tab B after tab A logout() resolved: B getAccessToken() resolves null, not the late token', async () => {
   const gate = deferred();
   const started = deferred();
   const late = jwt(3600);
@@ -67,14 +73,17 @@ it('late refresh answer in tab B after tab A logout() resolved: B getAccessToken
   await Promise.all([a.ready, b.ready]);
   await a.setTokens({ accessToken: jwt(1), refreshToken: 'rt-1', expiresIn: 3600 });
   await sleep(20);
-  const tok = b.refresh().then(() => b.getAccessToken()).catch(() => b.getAccessToken());
+  const tok = b
+    .refresh()
+    .then(() => b.getAccessToken())
+    .catch(() => b.getAccessToken());
   await started.promise;
   await a.logout();
   gate.resolve();
   expect(await tok).toBeNull();
 });
 
-it('B fetch 401 → refresh; A logs out during that refresh; the retry must not carry the late token (sent after logout resolved)', async () => {
+it('DEFECT: B fetch 401 → refresh; A logs out during that refresh; the retry must not carry the late token (sent after logout resolved)', async () => {
   const gate = deferred();
   const started = deferred();
   const late = jwt(3600);

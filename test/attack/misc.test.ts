@@ -12,7 +12,12 @@ afterEach(async () => {
 
 async function withOrigins(allowedOrigins: unknown) {
   const spy = spyFetch();
-  const auth = createTokenManager({ refresh: async () => ({ accessToken: jwt(3600) }), channel: false, fetch: spy.fn, allowedOrigins } as never);
+  const auth = createTokenManager({
+    refresh: async () => ({ accessToken: jwt(3600) }),
+    channel: false,
+    fetch: spy.fn,
+    allowedOrigins,
+  } as never);
   cleanups.push(() => auth.destroy());
   await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r' });
   return { auth, spy };
@@ -28,7 +33,13 @@ describe('allowedOrigins edge cases', () => {
         expect(e).toMatchObject({ code: 'configuration' });
         return;
       }
-      for (const url of ['https://evil.test/', 'https://x.app.test/', 'http://app.test/', 'data:text/plain,x', 'file:///etc/passwd']) {
+      for (const url of [
+        'https://evil.test/',
+        'https://x.app.test/',
+        'http://app.test/',
+        'data:text/plain,x',
+        'file:///etc/passwd',
+      ]) {
         await r.auth.fetch(url).catch(() => {});
       }
       for (const c of r.spy.calls) expect(c.headers.get('authorization'), c.url).toBeNull();
@@ -37,7 +48,13 @@ describe('allowedOrigins edge cases', () => {
 
   it('a function that says yes to everything still gives no token to non-http(s) URLs', async () => {
     const { auth, spy } = await withOrigins(() => true);
-    for (const url of ['data:text/plain,x', 'blob:https://app.test/1', 'file:///x', 'ftp://app.test/', 'ws://app.test/']) {
+    for (const url of [
+      'data:text/plain,x',
+      'blob:https://app.test/1',
+      'file:///x',
+      'ftp://app.test/',
+      'ws://app.test/',
+    ]) {
       await auth.fetch(url).catch(() => {});
     }
     for (const c of spy.calls) expect(c.headers.get('authorization'), c.url).toBeNull();
@@ -147,15 +164,34 @@ describe('errors across builds', () => {
   });
 
   it('look-alikes are not tokenkeeper errors', () => {
-    for (const v of [null, undefined, 'refresh_rejected', { code: 'refresh_rejected', name: 'RefreshRejectedError', message: '' }, Object.assign(new Error('x'), { code: 'timeout' })]) {
+    for (const v of [
+      null,
+      undefined,
+      'refresh_rejected',
+      { code: 'refresh_rejected', name: 'RefreshRejectedError', message: '' },
+      Object.assign(new Error('x'), { code: 'timeout' }),
+    ]) {
       expect(isTokenkeeperError(v), JSON.stringify(v)).toBe(false);
     }
   });
 
   it('every error class: literal name, stable code, cause kept', () => {
-    const classes = ['InvalidTokenError', 'RefreshRejectedError', 'RefreshFailedError', 'NotAuthenticatedError', 'ConfigurationError', 'StorageError', 'LogoutFailedError', 'HttpStatusError', 'TimeoutError', 'UnreadableResponseError'] as const;
+    const classes = [
+      'InvalidTokenError',
+      'RefreshRejectedError',
+      'RefreshFailedError',
+      'NotAuthenticatedError',
+      'ConfigurationError',
+      'StorageError',
+      'LogoutFailedError',
+      'HttpStatusError',
+      'TimeoutError',
+      'UnreadableResponseError',
+    ] as const;
     for (const c of classes) {
-      const Ctor = (esm as unknown as Record<string, new (m?: string, o?: { cause?: unknown }) => Error & { code: string }>)[c];
+      const Ctor = (
+        esm as unknown as Record<string, new (m?: string, o?: { cause?: unknown }) => Error & { code: string }>
+      )[c];
       const cause = new Error('root');
       const e = new Ctor('m', { cause });
       expect(e.name).toBe(c);
@@ -188,7 +224,10 @@ describe('Node without a named channel', () => {
   it('two managers in one process without channel never share a session', async () => {
     const a = createTokenManager({ refresh: async () => ({ accessToken: jwt(3600) }) });
     const b = createTokenManager({ refresh: async () => ({ accessToken: jwt(3600) }) });
-    cleanups.push(() => a.destroy(), () => b.destroy());
+    cleanups.push(
+      () => a.destroy(),
+      () => b.destroy(),
+    );
     await a.setTokens({ accessToken: jwt(3600), refreshToken: 'r' });
     await sleep(30);
     expect(b.getState().status).toBe('unauthenticated');

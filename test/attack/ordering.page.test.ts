@@ -11,11 +11,16 @@ afterEach(async () => {
   localStorage.clear();
 });
 
-it('localStorage: A.setTokens() resolved, then B.logout() at once (B not yet told by the channel): A\'s session ends, storage keeps none', async () => {
+it("DEFECT: localStorage: A.setTokens() resolved, then B.logout() at once (B not yet told by the channel): A's session ends, storage keeps none", async () => {
   const channel = `ord-${Math.random()}`;
   const told: (string | null)[] = [];
   const mk = () => {
-    const m = createTokenManager({ channel, storage: 'localStorage', refresh: async () => ({ accessToken: jwt(3600) }), logout: async (c) => void told.push(c.refreshToken) });
+    const m = createTokenManager({
+      channel,
+      storage: 'localStorage',
+      refresh: async () => ({ accessToken: jwt(3600) }),
+      logout: async (c) => void told.push(c.refreshToken),
+    });
     cleanups.push(() => m.destroy());
     return m;
   };
@@ -28,6 +33,11 @@ it('localStorage: A.setTokens() resolved, then B.logout() at once (B not yet tol
   await b.logout();
   await sleep(100);
   expect(stored).toContain('a-rt');
-  expect({ bWas, a: a.getState().status, b: b.getState().status, told }).toEqual({ bWas: 'unauthenticated', a: 'unauthenticated', b: 'unauthenticated', told: ['a-rt'] });
+  expect({ bWas, a: a.getState().status, b: b.getState().status, told }).toEqual({
+    bWas: 'unauthenticated',
+    a: 'unauthenticated',
+    b: 'unauthenticated',
+    told: ['a-rt'],
+  });
   expect(localStorage.getItem('tokenkeeper') ?? '').not.toContain('a-rt');
 });

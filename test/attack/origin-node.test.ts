@@ -11,7 +11,10 @@ afterEach(async () => {
 async function servers() {
   const a = await startServer();
   const b = await startServer();
-  cleanups.push(() => a.close(), () => b.close());
+  cleanups.push(
+    () => a.close(),
+    () => b.close(),
+  );
   return { a, b };
 }
 
@@ -216,7 +219,11 @@ describe('origin rule (Node, spy fetch)', () => {
 
   it('without allowedOrigins in Node, auth.fetch rejects with ConfigurationError', async () => {
     const spy = spyFetch();
-    const auth = createTokenManager({ refresh: async () => ({ accessToken: jwt(3600) }), channel: false, fetch: spy.fn });
+    const auth = createTokenManager({
+      refresh: async () => ({ accessToken: jwt(3600) }),
+      channel: false,
+      fetch: spy.fn,
+    });
     cleanups.push(() => auth.destroy());
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r' });
     await expect(auth.fetch('https://app.test/x')).rejects.toMatchObject({ code: 'configuration' });

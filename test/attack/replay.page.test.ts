@@ -15,7 +15,13 @@ async function setup() {
   const f = (async (input: RequestInfo | URL, init?: RequestInit) => {
     const r = new Request(input as RequestInfo, init);
     const body = r.body ? await r.text() : '';
-    sent.push({ ct: r.headers.get('content-type'), body, auth: r.headers.get('authorization'), url: r.url, method: r.method });
+    sent.push({
+      ct: r.headers.get('content-type'),
+      body,
+      auth: r.headers.get('authorization'),
+      url: r.url,
+      method: r.method,
+    });
     return new Response('', { status: sent.length === 1 ? 401 : 200 });
   }) as typeof fetch;
   const gate = deferred();

@@ -27,7 +27,9 @@ async function server401Once(): Promise<TestServer> {
   return s;
 }
 
-async function setup(opts: { gate?: Promise<void>; onRefresh?: () => void; fetch?: typeof fetch; origin?: string } = {}) {
+async function setup(
+  opts: { gate?: Promise<void>; onRefresh?: () => void; fetch?: typeof fetch; origin?: string } = {},
+) {
   const s = await server401Once();
   const tokens: string[] = [];
   let refreshes = 0;
@@ -103,7 +105,16 @@ describe('Request fidelity', () => {
     };
     await auth.fetch(new Request('https://api.test/p', init));
     await auth.fetch('https://api.test/q', init);
-    const pick = (r: Request) => [r.method, r.redirect, r.credentials, r.mode, r.cache, r.referrerPolicy, r.integrity, r.keepalive];
+    const pick = (r: Request) => [
+      r.method,
+      r.redirect,
+      r.credentials,
+      r.mode,
+      r.cache,
+      r.referrerPolicy,
+      r.integrity,
+      r.keepalive,
+    ];
     const want = ['PUT', 'manual', 'omit', 'same-origin', 'no-store', 'no-referrer', 'sha256-abc', true];
     expect(handed).toHaveLength(4);
     for (const r of handed) expect(pick(r)).toEqual(want);
@@ -128,13 +139,20 @@ describe('Request fidelity', () => {
   it('the Response is the real one (url, redirected, headers, body readable)', async () => {
     const a = await startServer();
     const b = await startServer();
-    cleanups.push(() => a.close(), () => b.close());
+    cleanups.push(
+      () => a.close(),
+      () => b.close(),
+    );
     a.handler = (_q, _b, res) => {
       res.statusCode = 302;
       res.setHeader('location', `${a.origin}/final`);
       res.end();
     };
-    const auth = createTokenManager({ refresh: async () => ({ accessToken: jwt(3600) }), allowedOrigins: [a.origin], channel: false });
+    const auth = createTokenManager({
+      refresh: async () => ({ accessToken: jwt(3600) }),
+      allowedOrigins: [a.origin],
+      channel: false,
+    });
     cleanups.push(() => auth.destroy());
     await auth.setTokens({ accessToken: jwt(3600) });
     let first = true;

@@ -34,7 +34,11 @@ for (const kind of ['sync', 'async'] as const) {
     const m = new Map<string, string>();
     const storage =
       kind === 'sync'
-        ? { getItem: (k: string) => m.get(k) ?? null, setItem: (k: string, v: string) => void m.set(k, v), removeItem: (k: string) => void m.delete(k) }
+        ? {
+            getItem: (k: string) => m.get(k) ?? null,
+            setItem: (k: string, v: string) => void m.set(k, v),
+            removeItem: (k: string) => void m.delete(k),
+          }
         : {
             getItem: async (k: string) => m.get(k) ?? null,
             setItem: async (k: string, v: string) => void m.set(k, v),

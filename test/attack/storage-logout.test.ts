@@ -10,7 +10,11 @@ afterEach(async () => {
 
 function mk(extra: Record<string, unknown>) {
   const errors: { code?: string }[] = [];
-  const auth = createTokenManager({ channel: false, refresh: async () => ({ accessToken: jwt(3600), refreshToken: `r-${Math.random()}` }), ...extra } as never);
+  const auth = createTokenManager({
+    channel: false,
+    refresh: async () => ({ accessToken: jwt(3600), refreshToken: `r-${Math.random()}` }),
+    ...extra,
+  } as never);
   auth.on('error', (e) => errors.push(e.error));
   cleanups.push(() => auth.destroy());
   return { auth, errors };
@@ -86,7 +90,10 @@ describe('storage that throws', () => {
       await sleep(5);
       expect(auth.getState().status, junk).toBe('unauthenticated');
       if (junk !== 'null') {
-        expect(errors.some((e) => e.code === 'storage_failed'), junk).toBe(true);
+        expect(
+          errors.some((e) => e.code === 'storage_failed'),
+          junk,
+        ).toBe(true);
         expect(s.m.has('tokenkeeper'), junk).toBe(false);
       }
     }
@@ -176,7 +183,10 @@ describe('logout', () => {
   it('the logout function gets the tokens of the ended session', async () => {
     const seen: unknown[] = [];
     const at = jwt(3600);
-    const { auth } = mk({ logout: async (ctx: { accessToken: string | null; refreshToken: string | null }) => void seen.push([ctx.accessToken, ctx.refreshToken]) });
+    const { auth } = mk({
+      logout: async (ctx: { accessToken: string | null; refreshToken: string | null }) =>
+        void seen.push([ctx.accessToken, ctx.refreshToken]),
+    });
     await auth.setTokens({ accessToken: at, refreshToken: 'rr' });
     await auth.logout();
     expect(seen).toEqual([[at, 'rr']]);
@@ -217,7 +227,10 @@ describe('logout', () => {
 describe('restore', () => {
   it('tokens in the answer: login with source restore', async () => {
     const events: unknown[] = [];
-    const { auth } = mk({ restore: true, refresh: async ({ refreshToken }: { refreshToken: string | null }) => ({ accessToken: jwt(3600), refreshToken }) });
+    const { auth } = mk({
+      restore: true,
+      refresh: async ({ refreshToken }: { refreshToken: string | null }) => ({ accessToken: jwt(3600), refreshToken }),
+    });
     auth.on('login', (e) => events.push(e));
     await auth.ready;
     expect(auth.getState().status).toBe('authenticated');
