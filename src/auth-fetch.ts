@@ -38,18 +38,22 @@ const isA = (kind: string, value: unknown): boolean => {
 /**
  * The caller's headers as a plain object, read as fetch reads them (an object, or any iterable of pairs such as a
  * `Headers`; a name given twice keeps both values, joined by `, ` as `Headers` joins them), and out of the caller's
- * reach from then on. No `Headers` is built for it: fetch builds one anyway. What fetch would refuse throws.
+ * reach from then on. No `Headers` is built for it: fetch builds one anyway. An object
+ * that has a `Symbol.iterator` is read as pairs, as fetch reads it. What fetch would refuse throws.
  */
 function readHeaders(headers: HeadersInit | undefined): HeaderRecord {
   if (headers === undefined) return {};
   // Spread copies a name such as `__proto__` as a header like any other (assignment would not).
-  if (isPlain(headers)) return { ...headers };
+  if (isPlain(headers) && !(Symbol.iterator in headers)) return { ...headers };
   const record: HeaderRecord = Object.create(null);
   if (typeof (headers as Iterable<unknown> | null)?.[Symbol.iterator] === 'function') {
     for (const pair of headers as Iterable<Iterable<string>>) {
       if (typeof pair !== 'object') refuse();
-      const [name, value, ...rest] = [...pair] as [string, string, ...string[]];
+      const [given, value, ...rest] = [...pair] as [string, string, ...string[]];
       if (value === undefined || rest.length > 0) refuse();
+      // Header names are case-insensitive; an own `__proto__` key is dropped by fetch implementations that read
+      // the object by assignment, so that name is kept in another case.
+      const name = given === '__proto__' ? '__Proto__' : given;
       record[name] = name in record ? `${record[name]}, ${value}` : value;
     }
   } else {

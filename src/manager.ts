@@ -152,10 +152,13 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         : `storage:${storageInstanceId(config.storage)}`;
 
   /** Takes in what other tabs did meanwhile: the shared storage, and the tabs' answers where there may be any. */
-  const catchUp = async (): Promise<void> => {
-    // A shared storage shows another tab's refresh even when its message was missed.
+  /** What the storage holds, taken in: a shared storage shows another tab's refresh or logout before its message. */
+  const readStored = async (): Promise<void> => {
     const read = await store.read();
     if (read.kind === 'stored') receive(read.stored, 'storage');
+  };
+  const catchUp = async (): Promise<void> => {
+    await readStored();
     // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
     if (!tabSync.mayHavePeers()) return;
     const others = await tabSync.others();
@@ -170,12 +173,21 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const refreshTimeoutMs = timeoutMsOf(config.refresh);
   const callServer: CallServer = (refreshToken, signal, what) =>
     runWithTimeout(environment, refreshTimeoutMs, what, (timed) => refreshFn({ refreshToken, signal: timed }), signal);
-  const refresher = createRefresher(environment, core, underLock, callServer, catchUp, store.settled, (next) => {
-    dispatch({ type: 'adopt', session: next, via: 'channel' });
-    // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
-    // hold its login still need it.
-    if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
-  });
+  const refresher = createRefresher(
+    environment,
+    core,
+    underLock,
+    callServer,
+    catchUp,
+    store.settled,
+    (next) => {
+      dispatch({ type: 'adopt', session: next, via: 'channel' });
+      // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
+      // hold its login still need it.
+      if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
+    },
+    readStored,
+  );
 
   const restorer = createRestorer(environment, core, underLock, callServer, catchUp, store.settled, reportError);
 

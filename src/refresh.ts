@@ -105,7 +105,8 @@ const retryAfterOf = (error: unknown): number | null =>
  * `catchUp` runs under the lock before the server is called: it takes in what other tabs did meanwhile (storage,
  * channel), so that a tab that waited for the lock uses their refresh instead of making its own. `persisted`
  * resolves once the current session is stored (bounded in time), before the lock is released. `handOver` passes
- * on the answer of a refresh whose login this tab no longer holds (another login replaced it).
+ * on the answer of a refresh whose login this tab no longer holds (another login replaced it). `readStored` takes
+ * in what the storage holds, after the answer and before it is used.
  */
 export function createRefresher(
   environment: Pick<Environment, 'random'> & Clocks,
@@ -115,6 +116,7 @@ export function createRefresher(
   catchUp: () => Promise<void>,
   persisted: () => Promise<void>,
   handOver: (next: Session) => void,
+  readStored: () => Promise<void>,
 ): Refresher {
   const { state, dispatch } = core;
   const flight = createFlight(dispatch, sessionEnded);
@@ -175,6 +177,9 @@ export function createRefresher(
         });
         throw failure;
       }
+      // A logout another tab made while the request was out may be in a shared storage before its message
+      // arrives: it is taken in first, so that the answer never outlives a logout that has resolved.
+      await readStored();
       const { session: holder, endedTokens } = state();
       // A logout of this session that came during the request always wins: the answer is dropped.
       if (signal.aborted || holdsAny(current, endedTokens)) throw sessionEnded();

@@ -218,6 +218,7 @@ describe('malformed channel messages', () => {
   it('prototype-polluting shapes are harmless', async () => {
     const { bc, auth, session } = await setup();
     const m = JSON.parse(JSON.stringify(session).replace('"session":{', '"session":{"__proto__":{"polluted":true},'));
+    // biome-ignore lint/suspicious/noProto: the message a hostile page would post
     m.__proto__ = { polluted: true };
     bc.postMessage(m);
     bc.postMessage(

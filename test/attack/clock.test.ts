@@ -23,7 +23,9 @@ function fakeClock(wallStart = Date.UTC(2030, 0, 1)) {
     },
     clearTimeout: (h: unknown) => void timers.delete(h as number),
     random: () => 0.5,
-    setWall: (w: number) => void (wall = w),
+    setWall: (w: number) => {
+      wall = w;
+    },
     get wall() {
       return wall;
     },

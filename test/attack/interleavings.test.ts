@@ -104,14 +104,20 @@ async function run(ops: Op[], delays: number[], sharedStorage: boolean) {
         lastLoginCalledAt = at;
         pending.push(
           t.setTokens(issue(`f${family}`)).then(
-            () => void (lastLoginResolvedAt = Math.max(lastLoginResolvedAt, at)),
+            () => {
+              lastLoginResolvedAt = Math.max(lastLoginResolvedAt, at);
+            },
             () => {},
           ),
         );
         break;
       }
       case 'logout':
-        pending.push(t.logout().then(() => void (lastLogoutResolvedAt = Math.max(lastLogoutResolvedAt, at))));
+        pending.push(
+          t.logout().then(() => {
+            lastLogoutResolvedAt = Math.max(lastLogoutResolvedAt, at);
+          }),
+        );
         break;
       case 'refresh':
         pending.push(t.refresh().catch(() => {}));

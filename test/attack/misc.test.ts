@@ -130,7 +130,9 @@ describe('state snapshots', () => {
     cleanups.push(() => auth.destroy());
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r' });
     let calls = 0;
-    auth.subscribe(() => void (calls += 1));
+    auth.subscribe(() => {
+      calls += 1;
+    });
     const s1 = auth.getState();
     await auth.getAccessToken();
     await auth.getAccessToken();

@@ -194,7 +194,11 @@ describe('logout', () => {
 
   it('a logout while signed out: no server call, resolves', async () => {
     let calls = 0;
-    const { auth } = mk({ logout: async () => void (calls += 1) });
+    const { auth } = mk({
+      logout: async () => {
+        calls += 1;
+      },
+    });
     await auth.ready;
     const r = await auth.logout();
     expect(calls).toBe(0);
