@@ -1,6 +1,6 @@
 import { ConfigurationError, LogoutFailedError, type TokenkeeperError } from './errors';
 import type { Environment } from './environment';
-import { isEndedBy, type LoginKey, type SessionRecord, tokensOf } from './session';
+import { isEndedBy, type LoginKey, MAX_STAMP, type SessionRecord, tokensOf } from './session';
 import type { Core } from './state';
 import { runWithTimeout } from './timeout';
 import type { LogoutFn } from './types';
@@ -52,6 +52,8 @@ export function createLogout(
   answeredAtStart: Promise<void>,
   /** Stamps a call when it is made, so that calls keep their order; `end` once it is applied. */
   beginDecision: () => Decision,
+  /** The session a synchronous storage holds now (another tab's, its message still on the way), or `null`. */
+  storedNow: () => SessionRecord | null,
 ): Logout {
   /** The logout still telling the server, which a call made meanwhile while signed out joins. */
   let inFlight: Promise<{ serverNotified: boolean }> | null = null;
@@ -101,11 +103,14 @@ export function createLogout(
       if (decision.whileLoading) await loaded;
       const { session: held, phase, loaded: read } = core.state();
       if (phase === 'destroyed') return { serverNotified: false };
+      // Signed out here, while the storage already holds another tab's login: read at the call, it orders before
+      // the call, so this logout ends it (and tells the server), even before that tab's message arrives.
+      const seen = held || decision.whileLoading ? null : storedNow();
       // Ordered at its call (and after what the storage held then): the session it is for is the one held, or,
       // for a call made while the storage was read, the one the storage held, where it orders before the call.
-      const stamp = Math.max(decision.stamp, read.stamp);
+      const stamp = Math.max(decision.stamp, read.stamp, seen ? Math.min(MAX_STAMP, seen.stamp + 1) : 0);
       const floor = { stamp, id: environment.createId() };
-      const stored = decision.whileLoading ? read.session : null;
+      const stored = decision.whileLoading ? read.session : seen;
       const session = held && isEndedBy(held, floor) ? held : stored && isEndedBy(stored, floor) ? stored : null;
       const pendingNow = pending();
       if (!session && !pendingNow) {

@@ -20,6 +20,7 @@ import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
   holdsAny,
+  isEndedBy,
   isExpired,
   isPlausibleStamp,
   isReached,
@@ -349,7 +350,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     if (asksTabs) {
       // The query goes out at once; meanwhile Web Locks tell how many tabs will answer (none: this tab is alone
       // and stops waiting), so the wait is the longer of the two, at most the query's 100 ms.
-      const asked = tabSync.query({ untilFirstSession: true, first: true });
+      const asked = askTabs();
       void asked.then(tabsAnswered.open);
       const others = await tabSync.others();
       if (others !== null) tabSync.expectAnswers(others);
@@ -396,6 +397,15 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   };
   /** The stored session was read: `setTokens()` and `logout()` wait for this alone. */
   const loaded = load();
+  /** The query of the start, asked once. */
+  let firstQuery: Promise<void> | undefined;
+  const askTabs = (): Promise<void> => {
+    firstQuery ??= tabSync.query({ untilFirstSession: true, first: true });
+    return firstQuery;
+  };
+  // Asked at once where the storage was read at once: the query goes out before anything this tab says next (a
+  // logout() called right after creation), so the open tabs answer with the session that logout then ends.
+  if (asksTabs && core.state().phase === 'asking') void askTabs();
   void loaded.then(settle);
 
   const unsubscribeResume = environment.onResume(() => {
@@ -460,6 +470,18 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     config.restore,
     tabsAnswered.promise,
     beginDecision,
+    () => {
+      const read = store.read();
+      const session = 'then' in read || read.kind !== 'stored' ? null : read.stored.session;
+      const { floor, endedTokens } = core.state();
+      // Not one that ended here already (a second call while the first one's tombstone is being written).
+      return session &&
+        isPlausibleStamp(session.stamp, environment.now()) &&
+        !isEndedBy(session, floor) &&
+        !holdsAny(session, endedTokens)
+        ? session
+        : null;
+    },
   );
 
   const manager: TokenManager<Claims> = {
