@@ -179,7 +179,7 @@ describe('malformed channel messages', () => {
       'type',
       'from',
     ] as const;
-    const typeOk: Record<string, (v: unknown) => boolean> = {
+    const typeOk: Record<(typeof fields)[number], (v: unknown) => boolean> = {
       id: (v) => typeof v === 'string' && v !== '',
       stamp: (v) => typeof v === 'number' && Number.isFinite(v) && v >= 0,
       seq: (v) => Number.isInteger(v) && (v as number) >= 0,
@@ -201,7 +201,8 @@ describe('malformed channel messages', () => {
         const m = clone(session) as Record<string, unknown> & { session: Record<string, unknown> };
         m.session.seq = Number(m.session.seq) + 7;
         m.session.accessToken = jwt(3600);
-        if (['protocol', 'version', 'type', 'from', 'session'].includes(field)) m[field] = v;
+        const top: Record<string, unknown> = m; // `session` too may get a value that is no object
+        if (['protocol', 'version', 'type', 'from', 'session'].includes(field)) top[field] = v;
         else m.session[field] = v;
         try {
           bc.postMessage(m);

@@ -185,8 +185,8 @@ describe('schedule', () => {
     expect(calls).toHaveLength(0);
     await c.advance(2 * S);
     expect(calls).toHaveLength(1);
-    expect(calls[0] - t0).toBeGreaterThanOrEqual(540 * S);
-    expect(calls[0] - t0).toBeLessThanOrEqual(541 * S);
+    expect(calls[0]! - t0).toBeGreaterThanOrEqual(540 * S);
+    expect(calls[0]! - t0).toBeLessThanOrEqual(541 * S);
   });
 
   it('margin never more than half the lifetime (60 s token → at 30 s)', async () => {
@@ -313,7 +313,7 @@ describe('backoff', () => {
     await auth.setTokens({ accessToken: 'o', expiresIn: 100_000, refreshToken: 'r' });
     await auth.refresh().catch(() => {});
     await c.advance(15 * 60 * S);
-    const gaps = at.slice(1).map((t, i) => t - at[i]);
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
     expect(gaps[0]).toBeLessThanOrEqual(1 * S);
     for (let i = 1; i < gaps.length; i++) expect(gaps[i]).toBeLessThanOrEqual(60 * S);
     expect(Math.max(...gaps)).toBeGreaterThan(30 * S);

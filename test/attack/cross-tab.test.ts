@@ -165,7 +165,7 @@ describe('tabs on one channel (Node BroadcastChannel)', () => {
       const storage = memStorage();
       const srv = rotatingServer({ delay: () => sleep(20) });
       const ms = Array.from({ length: tabs }, () => tab(ch, { refresh: srv.refresh, storage }));
-      await ms[0].setTokens({ ...srv.issue(), expiresIn: 1 });
+      await ms[0]!.setTokens({ ...srv.issue(), expiresIn: 1 });
       await Promise.all(ms.map((m) => until(() => m.getState().status === 'authenticated')));
       await sleep(1100);
       const all = await Promise.all(ms.flatMap((m) => Array.from({ length: 10 }, () => m.getAccessToken())));
@@ -182,7 +182,7 @@ describe('tabs on one channel (Node BroadcastChannel)', () => {
     const storage = memStorage();
     const srv = rotatingServer({ lifetime: 1, delay: () => sleep(15) });
     const ms = Array.from({ length: 3 }, () => tab(ch, { refresh: srv.refresh, storage }));
-    await ms[0].setTokens(srv.issue());
+    await ms[0]!.setTokens(srv.issue());
     const end = Date.now() + 3500;
     while (Date.now() < end) {
       await Promise.all(ms.map((m) => m.getAccessToken()));

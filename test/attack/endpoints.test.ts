@@ -48,7 +48,7 @@ describe('refresh endpoint', () => {
     });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await auth.refresh();
-    const r = s.seen[0];
+    const r = s.seen[0]!;
     expect(r.method).toBe('POST');
     expect(r.url).toBe('/auth/refresh?tenant=a&x=1');
     expect(String(r.headers['content-type'])).toMatch(/^application\/json/);
@@ -65,7 +65,7 @@ describe('refresh endpoint', () => {
     });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r 1&=' });
     await auth.refresh();
-    const r = s.seen[0];
+    const r = s.seen[0]!;
     expect(String(r.headers['content-type'])).toMatch(/^application\/x-www-form-urlencoded/);
     const p = new URLSearchParams(r.body.toString());
     expect(Object.fromEntries(p)).toEqual({
@@ -83,8 +83,8 @@ describe('refresh endpoint', () => {
     await b.setTokens({ accessToken: jwt(3600) });
     await a.refresh();
     await b.refresh();
-    expect(JSON.parse(s.seen[0].body.toString())).toEqual({});
-    expect(s.seen[1].body.toString()).toBe('grant_type=refresh_token');
+    expect(JSON.parse(s.seen[0]!.body.toString())).toEqual({});
+    expect(s.seen[1]!.body.toString()).toBe('grant_type=refresh_token');
   });
 
   it('response without refresh token keeps the current one; refresh_token null drops it', async () => {
@@ -187,7 +187,7 @@ describe('logout endpoint', () => {
     await auth.setTokens({ accessToken: at, refreshToken: 'r1' });
     const r = await auth.logout();
     expect(r.serverNotified).toBe(true);
-    const req = spy.calls[0];
+    const req = spy.calls[0]!;
     expect(req.url).toBe('https://auth.test/logout?x=1');
     expect(req.method).toBe('POST');
     expect(req.headers.get('authorization')).toBe(`Bearer ${at}`);

@@ -1,6 +1,6 @@
 // auth.fetch: abort, the 401 policy (once, only with a newer token of the same session), shared refresh.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager, NotAuthenticatedError } from '../../dist/index.js';
+import { createTokenManager, NotAuthenticatedError, type RefreshContext } from '../../dist/index.js';
 import { deferred, jwt, sleep, spyFetch } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
@@ -13,17 +13,16 @@ const ORIGIN = 'https://api.test';
 function make(
   opts: {
     answer?: (req: Request, i: number) => Response | Promise<Response>;
-    refresh?: (ctx: {
-      refreshToken: string | null;
-      signal: AbortSignal;
-    }) => Promise<{ accessToken: string; refreshToken?: string | null; expiresIn?: number }>;
+    refresh?: (
+      ctx: RefreshContext,
+    ) => Promise<{ accessToken: string; refreshToken?: string | null; expiresIn?: number }>;
     extra?: Record<string, unknown>;
   } = {},
 ) {
   const spy = spyFetch(opts.answer ?? (() => new Response('ok')));
   const refreshCalls: (string | null)[] = [];
   const auth = createTokenManager({
-    refresh: async (ctx) => {
+    refresh: async (ctx: RefreshContext) => {
       refreshCalls.push(ctx.refreshToken);
       if (opts.refresh) return opts.refresh(ctx);
       return { accessToken: jwt(3600), refreshToken: `r-${refreshCalls.length + 1}` };
@@ -148,7 +147,7 @@ describe('401 policy', () => {
     expect(r.status).toBe(401);
     expect(spy.calls).toHaveLength(2);
     expect(refreshCalls).toEqual(['r1']);
-    expect(authz(spy.calls[0])).not.toBe(authz(spy.calls[1]));
+    expect(authz(spy.calls[0]!)).not.toBe(authz(spy.calls[1]!));
   });
 
   for (const n of [2, 10, 50]) {
@@ -272,7 +271,7 @@ describe('401 policy', () => {
     await auth.ready;
     const r = await auth.fetch(`${ORIGIN}/a`);
     expect(r.status).toBe(401);
-    expect(authz(spy.calls[0])).toBeNull();
+    expect(authz(spy.calls[0]!)).toBeNull();
     expect(spy.calls).toHaveLength(1);
     expect(refreshCalls).toHaveLength(0);
   });
@@ -314,7 +313,7 @@ describe('401 policy', () => {
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     auth.destroy();
     await auth.fetch(`${ORIGIN}/a`);
-    expect(authz(spy.calls[0])).toBeNull();
+    expect(authz(spy.calls[0]!)).toBeNull();
   });
 
   it('getAccessToken: N concurrent callers on an expired token share one refresh', async () => {

@@ -30,7 +30,11 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startServer(handler: Handler = (_q, _b, res) => res.end('ok')): Promise<TestServer> {
+export async function startServer(
+  handler: Handler = (_q, _b, res) => {
+    res.end('ok');
+  },
+): Promise<TestServer> {
   const seen: Seen[] = [];
   const ts: TestServer = { origin: '', seen, handler, close: async () => {} };
   const server: Server = createServer((req, res) => {
@@ -61,7 +65,7 @@ export async function startServer(handler: Handler = (_q, _b, res) => res.end('o
   return ts;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise<void>((r) => setTimeout(r, ms));
 
 export function deferred<T = void>() {
   let resolve!: (v: T) => void;

@@ -47,7 +47,7 @@ async function run(ops: Op[], delays: number[], sharedStorage: boolean) {
   };
   const refresh = async ({ refreshToken }: { refreshToken: string | null }) => {
     if (refreshToken) received.push(refreshToken);
-    await sleep(delays[di++ % delays.length]);
+    await sleep(delays[di++ % delays.length]!); // fast-check gives at least one delay
     const fam = refreshToken ? valid.get(refreshToken) : undefined;
     if (!refreshToken || !fam) {
       reuse += 1;
@@ -96,7 +96,7 @@ async function run(ops: Op[], delays: number[], sharedStorage: boolean) {
       await sleep(op.ms);
       continue;
     }
-    const t = tabs[op.tab];
+    const t = tabs[op.tab]!; // op.tab < tabs.length (opArb(3))
     log.push(`${op.k}@${op.tab}`);
     switch (op.k) {
       case 'login': {
@@ -163,9 +163,9 @@ for (const shared of [false, true]) {
             const idxLogin = ops.findLastIndex((o) => o.k === 'login');
             const waitBetween = ops.slice(idxLogin + 1, idxLogout).some((o) => o.k === 'wait' && o.ms >= 5);
             if (idxLogin === -1 || waitBetween)
-              expect(r.states[0].status, `final logout did not end the session: ${ctx}`).toBe('unauthenticated');
+              expect(r.states[0]!.status, `final logout did not end the session: ${ctx}`).toBe('unauthenticated');
           }
-          if (shared && r.states[0].status === 'unauthenticated') {
+          if (shared && r.states[0]!.status === 'unauthenticated') {
             expect(r.storage.get('tokenkeeper') ?? '', `storage keeps a session: ${ctx}`).not.toMatch(/"session":\{/);
           }
         },

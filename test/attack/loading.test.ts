@@ -86,7 +86,7 @@ it('restore with built-in endpoint answering 401: signed out quietly; refresh() 
   expect(auth.getState().status).toBe('unauthenticated');
   await expect(auth.refresh()).rejects.toBeInstanceOf(NotAuthenticatedError);
   expect(ev).toEqual([]);
-  expect(spy.calls[0].credentials).toBe('include');
+  expect(spy.calls[0]!.credentials).toBe('include');
   expect(await spy.bodies[0]).toEqual(new TextEncoder().encode('{}'));
 });
 

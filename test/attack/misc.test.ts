@@ -153,6 +153,8 @@ describe('state snapshots', () => {
   });
 });
 
+type ErrorClass = new (m?: string, o?: { cause?: unknown }) => Error & { code: string };
+
 describe('errors across builds', () => {
   it('isTokenkeeperError recognises errors of the CommonJS copy, with and without code', () => {
     const require = createRequire(import.meta.url);
@@ -191,9 +193,7 @@ describe('errors across builds', () => {
       'UnreadableResponseError',
     ] as const;
     for (const c of classes) {
-      const Ctor = (
-        esm as unknown as Record<string, new (m?: string, o?: { cause?: unknown }) => Error & { code: string }>
-      )[c];
+      const Ctor = (esm as unknown as Record<(typeof classes)[number], ErrorClass>)[c];
       const cause = new Error('root');
       const e = new Ctor('m', { cause });
       expect(e.name).toBe(c);

@@ -8,11 +8,13 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-function tabs(
-  n: number,
-  envFor: (i: number) => Record<string, unknown> | undefined = () => undefined,
-  storage?: unknown,
-) {
+type Manager = ReturnType<typeof createTokenManager>;
+type EnvFor = (i: number) => Record<string, unknown> | undefined;
+
+// n managers on one fresh channel; the overloads give the tuple the tests destructure
+function tabs(n: 1, envFor?: EnvFor, storage?: unknown): [Manager];
+function tabs(n: 2, envFor?: EnvFor, storage?: unknown): [Manager, Manager];
+function tabs(n: number, envFor: EnvFor = () => undefined, storage?: unknown): Manager[] {
   const ch = `order-${Math.random()}`;
   return Array.from({ length: n }, (_, i) => {
     const m = createTokenManager({

@@ -8,7 +8,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function servers() {
+async function servers(): Promise<{ a: TestServer; b: TestServer }> {
   const a = await startServer();
   const b = await startServer();
   cleanups.push(
@@ -78,7 +78,7 @@ describe('origin rule (Node, spy fetch)', () => {
     u.href = 'https://evil.test/steal';
     await p;
     expect(spy.calls).toHaveLength(1);
-    expect(new URL(spy.calls[0].url).origin).toBe('https://app.test');
+    expect(new URL(spy.calls[0]!.url).origin).toBe('https://app.test');
   });
 
   it('URL object mutated while a call waits for a refresh (expired token): still goes to the original URL', async () => {
@@ -128,23 +128,23 @@ describe('origin rule (Node, spy fetch)', () => {
     const auth = manager(['https://app.test'], { fetch: spy.fn });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     class LyingRequest extends Request {
-      get url() {
+      override get url() {
         return 'https://app.test/';
       }
     }
     class LyingURL extends URL {
-      get href() {
+      override get href() {
         return 'https://app.test/';
       }
-      get origin() {
+      override get origin() {
         return 'https://app.test';
       }
-      toString() {
+      override toString() {
         return 'https://evil.test/x';
       }
     }
     class LyingURL2 extends URL {
-      toString() {
+      override toString() {
         return 'https://evil.test/x';
       }
     }
@@ -161,7 +161,7 @@ describe('origin rule (Node, spy fetch)', () => {
     const auth = manager(['https://app.test'], { fetch: spy.fn });
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await auth.fetch(new Request('https://evil.test/x', { method: 'POST', body: 'x' }));
-    expect(spy.calls[0].headers.get('authorization')).toBeNull();
+    expect(spy.calls[0]!.headers.get('authorization')).toBeNull();
   });
 
   it('Request of another origin that answers 401 starts no refresh', async () => {
@@ -198,8 +198,8 @@ describe('origin rule (Node, spy fetch)', () => {
     await auth.setTokens({ accessToken: t, refreshToken: 'r1' });
     await auth.fetch('https://api.test/a');
     await auth.fetch('https://app.test/a');
-    expect(spy.calls[0].headers.get('authorization')).toBe(bearer(t));
-    expect(spy.calls[1].headers.get('authorization')).toBeNull();
+    expect(spy.calls[0]!.headers.get('authorization')).toBe(bearer(t));
+    expect(spy.calls[1]!.headers.get('authorization')).toBeNull();
   });
 
   it('allowedOrigins function that mutates the URL it is given cannot redirect the request', async () => {
@@ -214,7 +214,7 @@ describe('origin rule (Node, spy fetch)', () => {
     );
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await auth.fetch('https://api.test/a');
-    expect(new URL(spy.calls[0].url).hostname).toBe('api.test');
+    expect(new URL(spy.calls[0]!.url).hostname).toBe('api.test');
   });
 
   it('without allowedOrigins in Node, auth.fetch rejects with ConfigurationError', async () => {
@@ -245,10 +245,10 @@ describe('redirects with real Node fetch, two origins on 127.0.0.1', () => {
       await auth.setTokens({ accessToken: t, refreshToken: 'r1' });
       const r = await auth.fetch(`${a.origin}/start`, { method: 'POST', body: 'payload' });
       expect(r.status).toBe(200);
-      expect(a.seen[0].headers.authorization).toBe(bearer(t));
+      expect(a.seen[0]!.headers.authorization).toBe(bearer(t));
       expect(b.seen).toHaveLength(1);
-      expect(b.seen[0].headers.authorization).toBeUndefined();
-      expect(JSON.stringify(b.seen[0].headers)).not.toContain(t);
+      expect(b.seen[0]!.headers.authorization).toBeUndefined();
+      expect(JSON.stringify(b.seen[0]!.headers)).not.toContain(t);
     });
   }
 
@@ -263,7 +263,7 @@ describe('redirects with real Node fetch, two origins on 127.0.0.1', () => {
     const t = jwt(3600);
     await auth.setTokens({ accessToken: t, refreshToken: 'r1' });
     await auth.fetch(new Request(`${a.origin}/start`, { method: 'PUT', body: 'x' }));
-    expect(b.seen[0].headers.authorization).toBeUndefined();
+    expect(b.seen[0]!.headers.authorization).toBeUndefined();
   });
 
   it('the 401 retry redirected to another origin does not carry the new token', async () => {
@@ -285,8 +285,8 @@ describe('redirects with real Node fetch, two origins on 127.0.0.1', () => {
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     const r = await auth.fetch(`${a.origin}/start`);
     expect(r.status).toBe(200);
-    expect(a.seen[1].headers.authorization).toBe(bearer(t2));
-    expect(b.seen[0].headers.authorization).toBeUndefined();
+    expect(a.seen[1]!.headers.authorization).toBe(bearer(t2));
+    expect(b.seen[0]!.headers.authorization).toBeUndefined();
   });
 
   it('a 401 that came from another origin through a redirect starts no refresh and is not retried', async () => {
@@ -326,7 +326,7 @@ describe('redirects with real Node fetch, two origins on 127.0.0.1', () => {
     const r = await auth.fetch(`${a.origin}/start`);
     expect(r.status).toBe(200);
     // No assertion about b: only that nothing throws. Observed value printed.
-    console.log('allowed→allowed redirect carries Authorization:', b.seen[0].headers.authorization !== undefined);
+    console.log('allowed→allowed redirect carries Authorization:', b.seen[0]!.headers.authorization !== undefined);
   });
 
   it('redirect: "manual" from the caller is honoured (opaque redirect returned, target not contacted)', async () => {

@@ -61,49 +61,49 @@ describe('page origin rule', () => {
   it('relative URL on the page origin gets the token', async () => {
     const { auth, sent, token } = await signedIn();
     await auth.fetch('/api/me');
-    expect(sent[0].authorization).toBe(`Bearer ${token}`);
-    expect(new URL(sent[0].url, 'https://app.test').origin).toBe('https://app.test');
+    expect(sent[0]!.authorization).toBe(`Bearer ${token}`);
+    expect(new URL(sent[0]!.url, 'https://app.test').origin).toBe('https://app.test');
   });
 
   it('protocol-relative //evil.test gets no token', async () => {
     const { auth, sent } = await signedIn();
     await auth.fetch('//evil.test/x');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
   });
 
   it('backslash protocol-relative \\\\evil.test gets no token', async () => {
     const { auth, sent } = await signedIn();
     await auth.fetch('\\\\evil.test/x');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
   });
 
   it('/\\evil.test gets no token', async () => {
     const { auth, sent } = await signedIn();
     await auth.fetch('/\\evil.test/x');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
   });
 
   it('relative URL under <base href> of another origin gets no token and goes to the base', async () => {
     setBase('https://evil.test/');
     const { auth, sent } = await signedIn();
     await auth.fetch('api/me');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
     // passed through untouched (the raw relative URL), which fetch resolves against the base
-    expect(new URL(sent[0].url, document.baseURI).origin).toBe('https://evil.test');
+    expect(new URL(sent[0]!.url, document.baseURI).origin).toBe('https://evil.test');
   });
 
   it('<base href> protocol-relative to another host: no token', async () => {
     setBase('//evil.test/');
     const { auth, sent } = await signedIn();
     await auth.fetch('api/me');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
   });
 
   it('<base href> added after the manager was created still counts', async () => {
     const { auth, sent } = await signedIn();
     setBase('https://evil.test/');
     await auth.fetch('api/me');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
   });
 
   it('<base href> changed while the call waits for a refresh: URL is resolved at the call', async () => {
@@ -128,7 +128,7 @@ describe('page origin rule', () => {
     for (const x of s.sent) {
       if (x.authorization) expect(new URL(x.url).origin).toBe('https://app.test');
     }
-    expect(s.sent[0].url).toBe('https://app.test/dir/api/me');
+    expect(s.sent[0]!.url).toBe('https://app.test/dir/api/me');
   });
 
   it('<base href> changed between first attempt and 401 retry: retry goes to the same URL', async () => {
@@ -154,7 +154,7 @@ describe('page origin rule', () => {
     await auth.setTokens({ accessToken: jwt(3600), refreshToken: 'r1' });
     await auth.fetch('api/me');
     expect(sent).toHaveLength(2);
-    expect(sent[1].url).toBe('https://app.test/dir/api/me');
+    expect(sent[1]!.url).toBe('https://app.test/dir/api/me');
   });
 
   it('blob: URL of the page origin gets no token', async () => {
@@ -187,7 +187,7 @@ describe('page origin rule', () => {
   it('allowedOrigins function alone decides (page origin not added)', async () => {
     const { auth, sent } = await signedIn({ allowedOrigins: (u: URL) => u.origin === 'https://api.test' });
     await auth.fetch('/x');
-    expect(sent[0].authorization).toBeNull();
+    expect(sent[0]!.authorization).toBeNull();
   });
 
   it('isAllowedOrigin agrees with auth.fetch for tricky inputs', async () => {

@@ -42,7 +42,7 @@ async function setup() {
 
 const norm = (x: { ct: string | null; body: string }) => {
   const m = /boundary=(.+)$/.exec(x.ct ?? '');
-  return m ? { ct: x.ct!.replace(m[1], 'B'), body: x.body.split(m[1]).join('B') } : { ct: x.ct, body: x.body };
+  return m ? { ct: x.ct!.replace(m[1]!, 'B'), body: x.body.split(m[1]!).join('B') } : { ct: x.ct, body: x.body };
 };
 
 const bodies: [string, () => BodyInit, (b: BodyInit) => void][] = [
@@ -73,9 +73,9 @@ for (const [name, make, mutate] of bodies) {
     const r = await p;
     expect(r.status).toBe(200);
     expect(sent).toHaveLength(2);
-    expect(norm(sent[1])).toEqual(norm(sent[0]));
-    expect(sent[0].body).not.toContain('CHANGED');
-    expect(sent[0].auth).not.toBe(sent[1].auth);
+    expect(norm(sent[1]!)).toEqual(norm(sent[0]!));
+    expect(sent[0]!.body).not.toContain('CHANGED');
+    expect(sent[0]!.auth).not.toBe(sent[1]!.auth);
   });
 }
 
@@ -86,6 +86,6 @@ it('page: Request input with FormData body replayed', async () => {
   f.append('k', 'v');
   await auth.fetch(new Request('https://app.test/api/y', { method: 'PUT', body: f }));
   expect(sent).toHaveLength(2);
-  expect(norm(sent[1])).toEqual(norm(sent[0]));
-  expect(sent[1].method).toBe('PUT');
+  expect(norm(sent[1]!)).toEqual(norm(sent[0]!));
+  expect(sent[1]!.method).toBe('PUT');
 });

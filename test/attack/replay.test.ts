@@ -52,8 +52,8 @@ function normBoundary(seen: Seen) {
   let body = seen.body.toString('latin1');
   let type = ct;
   if (m) {
-    body = body.split(m[1]).join('BOUNDARY');
-    type = ct.replace(m[1], 'BOUNDARY');
+    body = body.split(m[1]!).join('BOUNDARY');
+    type = ct.replace(m[1]!, 'BOUNDARY');
   }
   return { type, body, method: seen.method, url: seen.url };
 }
@@ -63,7 +63,7 @@ async function reference(makeInit: () => RequestInit, method = 'POST') {
   const ref = await startServer();
   cleanups.push(() => ref.close());
   await fetch(`${ref.origin}/p`, { method, ...makeInit() });
-  return normBoundary(ref.seen[0]);
+  return normBoundary(ref.seen[0]!);
 }
 
 const bodies: [string, () => RequestInit][] = [
@@ -120,10 +120,10 @@ describe('401 retry replays the body exactly (as plain fetch would send it)', ()
       expect(r.status).toBe(200);
       expect(refreshes()).toBe(1);
       expect(s.seen).toHaveLength(2);
-      expect(s.seen[0].headers.authorization).toBe(`Bearer ${tokens[0]}`);
-      expect(s.seen[1].headers.authorization).toBe(`Bearer ${tokens[1]}`);
-      expect(normBoundary(s.seen[0])).toEqual(ref);
-      expect(normBoundary(s.seen[1])).toEqual(ref);
+      expect(s.seen[0]!.headers.authorization).toBe(`Bearer ${tokens[0]}`);
+      expect(s.seen[1]!.headers.authorization).toBe(`Bearer ${tokens[1]}`);
+      expect(normBoundary(s.seen[0]!)).toEqual(ref);
+      expect(normBoundary(s.seen[1]!)).toEqual(ref);
     });
 
     it(`${name}: Request input`, async () => {
@@ -133,9 +133,9 @@ describe('401 retry replays the body exactly (as plain fetch would send it)', ()
       const r = await auth.fetch(req);
       expect(r.status).toBe(200);
       expect(s.seen).toHaveLength(2);
-      expect(s.seen[1].headers.authorization).toBe(`Bearer ${tokens[1]}`);
-      expect(normBoundary(s.seen[0])).toEqual(ref);
-      expect(normBoundary(s.seen[1])).toEqual(ref);
+      expect(s.seen[1]!.headers.authorization).toBe(`Bearer ${tokens[1]}`);
+      expect(normBoundary(s.seen[0]!)).toEqual(ref);
+      expect(normBoundary(s.seen[1]!)).toEqual(ref);
     });
   }
 
@@ -193,7 +193,8 @@ describe('the request is taken as it is at the call', () => {
     gate.resolve();
     await p;
     expect(s.seen).toHaveLength(2);
-    const [a, b] = s.seen;
+    const a = s.seen[0]!;
+    const b = s.seen[1]!;
     expect(b.method).toBe('POST');
     expect(b.headers['x-a']).toBe('1');
     expect(b.headers['x-b']).toBeUndefined();
@@ -235,9 +236,9 @@ describe('the request is taken as it is at the call', () => {
     f.set('a', 'CHANGED');
     gate.resolve();
     await p;
-    expect(s.seen[1].body.toString()).toContain('name="a"');
-    expect(s.seen[1].body.toString()).not.toContain('evil');
-    expect(s.seen[1].body.toString()).not.toContain('CHANGED');
+    expect(s.seen[1]!.body.toString()).toContain('name="a"');
+    expect(s.seen[1]!.body.toString()).not.toContain('evil');
+    expect(s.seen[1]!.body.toString()).not.toContain('CHANGED');
   });
 
   it('bytes mutated synchronously right after the call: first attempt and retry send the original bytes', async () => {
@@ -298,7 +299,7 @@ describe('the request is taken as it is at the call', () => {
       },
     };
     await auth.fetch(`${s.origin}/p`, init);
-    expect(s.seen[0].headers['x-read']).toBe(s.seen[1].headers['x-read']);
+    expect(s.seen[0]!.headers['x-read']).toBe(s.seen[1]!.headers['x-read']);
   });
 });
 
@@ -356,7 +357,8 @@ describe('headers in every form', () => {
         h.set('Authorization', 'Basic Y2FsbGVy');
         withAuth = h as unknown as HeadersInit;
       } else if (Symbol.iterator in (h as object)) {
-        withAuth = [...(h as Iterable<[string, string]>), ['authorization', 'Basic Y2FsbGVy']];
+        // HeadersInit has no room for an object with its own Symbol.iterator: the form under test is one
+        withAuth = [...(h as unknown as Iterable<[string, string]>), ['authorization', 'Basic Y2FsbGVy']];
       } else withAuth = { ...(h as Record<string, string>), authorization: 'Basic Y2FsbGVy' };
       const r = await auth.fetch(`${s.origin}/p`, { headers: withAuth });
       for (const x of s.seen) expect(x.headers.authorization).toBe('Basic Y2FsbGVy');
@@ -375,8 +377,8 @@ describe('headers in every form', () => {
       },
     } as unknown as HeadersInit;
     const r = await auth.fetch(`${s.origin}/p`, { headers });
-    expect(s.seen[0].headers['x-a']).toBe('1');
-    expect(s.seen[0].headers.authorization).toBe(`Bearer ${tokens[0]}`);
+    expect(s.seen[0]!.headers['x-a']).toBe('1');
+    expect(s.seen[0]!.headers.authorization).toBe(`Bearer ${tokens[0]}`);
     expect(r.status).toBe(200);
     expect(s.seen).toHaveLength(2);
   });
@@ -390,9 +392,9 @@ describe('headers in every form', () => {
       }
     }
     await auth.fetch(`${s.origin}/p`, { headers: new Bag() as unknown as HeadersInit });
-    expect(s.seen[0].headers['x-a']).toBe('1');
-    expect(s.seen[0].headers.pairs).toBeUndefined();
-    expect(s.seen[0].headers.authorization).toBe(`Bearer ${tokens[0]}`);
+    expect(s.seen[0]!.headers['x-a']).toBe('1');
+    expect(s.seen[0]!.headers.pairs).toBeUndefined();
+    expect(s.seen[0]!.headers.authorization).toBe(`Bearer ${tokens[0]}`);
   });
 
   it('DEFECT: a header named __proto__ (a valid header name) is sent as fetch sends it', async () => {
@@ -452,12 +454,12 @@ describe('headers in every form', () => {
     await fetch(new Request(`${ref.origin}/p`, { headers: { authorization: 'Basic req' } }), {
       headers: { 'x-a': '1' },
     });
-    const fetchKeepsRequestAuth = ref.seen[0].headers.authorization !== undefined;
+    const fetchKeepsRequestAuth = ref.seen[0]!.headers.authorization !== undefined;
     await auth.fetch(new Request(`${s.origin}/p`, { headers: { authorization: 'Basic req' } }), {
       headers: { 'x-a': '1' },
     });
-    if (fetchKeepsRequestAuth) expect(s.seen[0].headers.authorization).toBe('Basic req');
-    else expect(s.seen[0].headers.authorization).toBe(`Bearer ${tokens[0]}`);
+    if (fetchKeepsRequestAuth) expect(s.seen[0]!.headers.authorization).toBe('Basic req');
+    else expect(s.seen[0]!.headers.authorization).toBe(`Bearer ${tokens[0]}`);
   });
 });
 

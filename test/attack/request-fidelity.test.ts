@@ -78,8 +78,8 @@ describe('Request fidelity', () => {
     req.headers.set('authorization', 'Basic late');
     req.headers.set('x-a', '2');
     await p;
-    expect(s.seen[0].headers.authorization).toBe(`Bearer ${tokens[0]}`);
-    expect(s.seen[0].headers['x-a']).toBe('1');
+    expect(s.seen[0]!.headers.authorization).toBe(`Bearer ${tokens[0]}`);
+    expect(s.seen[0]!.headers['x-a']).toBe('1');
   });
 
   it('Request members (redirect, credentials, mode, cache, referrerPolicy, integrity, keepalive) reach fetch on both attempts', async () => {
@@ -209,7 +209,7 @@ describe('ky hooks', () => {
       ]);
       expect(refreshes()).toBe(1);
       await api.get(`${other.origin}/x`).text();
-      expect(other.seen[0].headers.authorization).toBeUndefined();
+      expect(other.seen[0]!.headers.authorization).toBeUndefined();
     });
 
     it(`${name}: a second 401 becomes HTTPError; only one refresh`, async () => {
