@@ -103,7 +103,7 @@ describe('tabs on one channel (Node BroadcastChannel)', () => {
     expect(b.getState().accessToken).toBe(a.getState().accessToken);
   });
 
-  it("DEFECT: late refresh answer after another tab's logout resolved (same storage object): B's refresh() must reject NotAuthenticatedError, not resolve a token", async () => {
+  it("late refresh answer after another tab's logout resolved (same storage object): B's refresh() must reject NotAuthenticatedError, not resolve a token", async () => {
     const ch = newChannel();
     const storage = memStorage();
     const gate = deferred();

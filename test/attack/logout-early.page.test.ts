@@ -10,7 +10,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-it("DEFECT: page: logout() in a new in-memory tab that is still loading tells the server about the open tab's session", async () => {
+it("page: logout() in a new in-memory tab that is still loading tells the server about the open tab's session", async () => {
   const channel = `page-early-${Math.random()}`;
   const told: (string | null)[] = [];
   const logout = async (ctx: { refreshToken: string | null }) => void told.push(ctx.refreshToken);

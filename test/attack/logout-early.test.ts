@@ -55,7 +55,7 @@ it('logout() while an async storage is still read ends the stored session and te
   expect(third.getState().status).toBe('unauthenticated');
 });
 
-it('DEFECT: logout() in a new tab still asking the open tabs ends their session and tells the server about it (exactly once)', async () => {
+it('logout() in a new tab still asking the open tabs ends their session and tells the server about it (exactly once)', async () => {
   const ch = `early-${Math.random()}`;
   const at = jwt(3600);
   const told: unknown[] = [];
@@ -99,7 +99,7 @@ it('logout() while a restore is out: the logout endpoint is called (cookie sessi
   expect(auth.getState().status).toBe('unauthenticated');
 });
 
-it("DEFECT: same, with the built-in logout endpoint: the new tab's logout POSTs the answered session's refresh token", async () => {
+it("same, with the built-in logout endpoint: the new tab's logout POSTs the answered session's refresh token", async () => {
   const ch = `early-${Math.random()}`;
   const at = jwt(3600);
   const bodies: string[] = [];

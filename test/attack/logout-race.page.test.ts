@@ -29,7 +29,7 @@ function pair(refresh: Parameters<typeof createTokenManager>[0]['refresh'], fetc
   return [mk(), mk()] as const;
 }
 
-it('DEFECT: late refresh answer in tab B after tab A logout() resolved (localStorage): B emits no refresh event and its refresh() rejects NotAuthenticatedError', async () => {
+it('late refresh answer in tab B after tab A logout() resolved (localStorage): B emits no refresh event and its refresh() rejects NotAuthenticatedError', async () => {
   const gate = deferred();
   const started = deferred();
   const late = jwt(3600);
@@ -61,7 +61,7 @@ it('DEFECT: late refresh answer in tab B after tab A logout() resolved (localSto
   expect(outcome).toMatchObject({ code: 'not_authenticated' });
 });
 
-it('DEFECT: late refresh answer in tab B after tab A logout() resolved: B getAccessToken() resolves null, not the late token', async () => {
+it('late refresh answer in tab B after tab A logout() resolved: B getAccessToken() resolves null, not the late token', async () => {
   const gate = deferred();
   const started = deferred();
   const late = jwt(3600);
@@ -83,7 +83,7 @@ it('DEFECT: late refresh answer in tab B after tab A logout() resolved: B getAcc
   expect(await tok).toBeNull();
 });
 
-it('DEFECT: B fetch 401 → refresh; A logs out during that refresh; the retry must not carry the late token (sent after logout resolved)', async () => {
+it('B fetch 401 → refresh; A logs out during that refresh; the retry must not carry the late token (sent after logout resolved)', async () => {
   const gate = deferred();
   const started = deferred();
   const late = jwt(3600);

@@ -11,7 +11,7 @@ afterEach(async () => {
   localStorage.clear();
 });
 
-it("DEFECT: localStorage: A.setTokens() resolved, then B.logout() at once (B not yet told by the channel): A's session ends, storage keeps none", async () => {
+it("localStorage: A.setTokens() resolved, then B.logout() at once (B not yet told by the channel): A's session ends, storage keeps none", async () => {
   const channel = `ord-${Math.random()}`;
   const told: (string | null)[] = [];
   const mk = () => {

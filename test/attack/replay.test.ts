@@ -323,7 +323,7 @@ describe('headers in every form', () => {
         ]) as unknown as HeadersInit,
     ],
     [
-      'DEFECT: custom iterable of pairs (own Symbol.iterator)',
+      'custom iterable of pairs (own Symbol.iterator)',
       () =>
         ({
           *[Symbol.iterator]() {
@@ -369,7 +369,7 @@ describe('headers in every form', () => {
     });
   }
 
-  it('DEFECT: headers given as an object literal with its own Symbol.iterator (an iterable of pairs, as fetch reads it) get the token', async () => {
+  it('headers given as an object literal with its own Symbol.iterator (an iterable of pairs, as fetch reads it) get the token', async () => {
     const { s, auth, tokens } = await setup();
     const headers = {
       *[Symbol.iterator]() {
@@ -397,7 +397,7 @@ describe('headers in every form', () => {
     expect(s.seen[0]!.headers.authorization).toBe(`Bearer ${tokens[0]}`);
   });
 
-  it('DEFECT: a header named __proto__ (a valid header name) is sent as fetch sends it', async () => {
+  it('a header named __proto__ (a valid header name) is sent as fetch sends it', async () => {
     const handed: [string, string][][] = [];
     const spy = (async (input: RequestInfo | URL, init?: RequestInit) => {
       handed.push([...new Request(input as RequestInfo, init).headers].filter(([k]) => k !== 'authorization'));
