@@ -3,7 +3,7 @@
 // refreshToken,expiresAt,receivedAt}, stamp, id, tokens, queryId, to, floor}.
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

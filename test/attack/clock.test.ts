@@ -1,6 +1,6 @@
 // Expiry, refresh schedule and clocks, with an injected fake clock (environment option).
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager, InvalidTokenError } from '../../dist/index.js';
+import { createTokenManager, InvalidTokenError } from '#built';
 import { makeJwt } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -1,6 +1,6 @@
 // Managers on one named channel in one Node process behave as tabs (Node's BroadcastChannel).
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager, InvalidTokenError } from '../../dist/index.js';
+import { createTokenManager, InvalidTokenError } from '#built';
 import { deferred, jwt, sleep } from './helpers';
 
 type Manager = ReturnType<typeof createTokenManager>;
@@ -29,7 +29,7 @@ function rotatingServer(opts: { lifetime?: number; delay?: () => Promise<void> }
     if (opts.delay) await opts.delay();
     if (!refreshToken || !valid.has(refreshToken)) {
       reuse += 1;
-      const { RefreshRejectedError } = await import('../../dist/index.js');
+      const { RefreshRejectedError } = await import('#built');
       throw new RefreshRejectedError('reuse');
     }
     valid.delete(refreshToken);

@@ -1,6 +1,6 @@
 // Built-in endpoints against a real node:http server; tokens never in messages or logs.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep, spyFetch, startServer } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

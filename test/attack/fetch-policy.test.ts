@@ -1,6 +1,6 @@
 // auth.fetch: abort, the 401 policy (once, only with a newer token of the same session), shared refresh.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager, NotAuthenticatedError, type RefreshContext } from '../../dist/index.js';
+import { createTokenManager, NotAuthenticatedError, type RefreshContext } from '#built';
 import { deferred, jwt, sleep, spyFetch } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
@@ -277,7 +277,7 @@ describe('401 policy', () => {
   });
 
   it('refresh rejected on a 401: the 401 is returned (not a throw) and the session ends', async () => {
-    const { RefreshRejectedError } = await import('../../dist/index.js');
+    const { RefreshRejectedError } = await import('#built');
     const { auth, spy } = make({
       answer: () => new Response('', { status: 401 }),
       refresh: async () => {
@@ -373,7 +373,7 @@ describe('401 policy', () => {
 
 describe('refresh answers after logout or another login (one manager)', () => {
   it('a refresh rejected (400) after logout emits no second logout event', async () => {
-    const { RefreshRejectedError } = await import('../../dist/index.js');
+    const { RefreshRejectedError } = await import('#built');
     const gate = deferred();
     const started = deferred();
     const { auth } = make({

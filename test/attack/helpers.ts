@@ -1,4 +1,4 @@
-// Helpers for the attack tests. They use the BUILT package (dist/), as a user would.
+// Helpers for the attack tests. They use the BUILT package (dist/, imported as `#built`), as a user would.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 

@@ -2,7 +2,7 @@
 // three managers on one named channel (Node BroadcastChannel), with a rotating refresh server with reuse detection.
 import fc from 'fast-check';
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep } from './helpers';
 
 type Manager = ReturnType<typeof createTokenManager>;
@@ -51,7 +51,7 @@ async function run(ops: Op[], delays: number[], sharedStorage: boolean) {
     const fam = refreshToken ? valid.get(refreshToken) : undefined;
     if (!refreshToken || !fam) {
       reuse += 1;
-      const { RefreshRejectedError } = await import('../../dist/index.js');
+      const { RefreshRejectedError } = await import('#built');
       throw new RefreshRejectedError('reuse');
     }
     valid.delete(refreshToken);

@@ -1,6 +1,6 @@
 // setTokens()/logout() win over a tab query or restore in flight; restore via refresh() while signed out.
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager, NotAuthenticatedError } from '../../dist/index.js';
+import { createTokenManager, NotAuthenticatedError } from '#built';
 import { deferred, jwt, sleep, spyFetch } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
@@ -25,7 +25,7 @@ it('setTokens in a new tab still asking the open tabs wins over their answer, an
 
 it('restore: rejected at start, later refresh() asks the server again and signs in (source restore)', async () => {
   let n = 0;
-  const { RefreshRejectedError } = await import('../../dist/index.js');
+  const { RefreshRejectedError } = await import('#built');
   const auth = createTokenManager({
     channel: false,
     restore: true,

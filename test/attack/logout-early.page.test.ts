@@ -2,7 +2,7 @@
 // @vitest-environment-options {"url":"https://app.test/"}
 // A page: a new tab with in-memory storage (still asking the open tabs) logs out at once.
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

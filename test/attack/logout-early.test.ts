@@ -1,6 +1,6 @@
 // logout() before the session is known: while the storage is read, while asking the tabs, while restoring.
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { deferred, jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -3,7 +3,7 @@
 // Two managers in one page on one channel with the page's localStorage (the shared storage of the contract).
 // Tab A logs out while tab B's refresh is out; the server answers B only after A's logout() has resolved.
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { deferred, jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

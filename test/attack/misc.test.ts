@@ -1,7 +1,7 @@
 // Odds and ends of the contract: option edge cases, non-http schemes, state identity, error identity across builds.
 import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it } from 'vitest';
-import * as esm from '../../dist/index.js';
+import * as esm from '#built';
 import { jwt, sleep, spyFetch } from './helpers';
 
 const { createTokenManager, isTokenkeeperError } = esm;

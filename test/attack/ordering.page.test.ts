@@ -2,7 +2,7 @@
 // @vitest-environment-options {"url":"https://app.test/"}
 // Two managers of one page on the page's localStorage: B logs out right after A logged in (B has not heard yet).
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -1,6 +1,6 @@
 // Ordering of logins and logouts across managers on one channel, whatever the clocks say.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -1,6 +1,6 @@
 // Origin attacks in Node (no page origin): allowedOrigins set explicitly; real node:http servers on two ports.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { bearer, jwt, spyFetch, startServer, type TestServer } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -2,7 +2,7 @@
 // @vitest-environment-options {"url":"https://app.test/dir/page.html"}
 // Origin attacks in a page: <base href>, protocol-relative URLs, blob: URLs, default allowedOrigins.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -2,7 +2,7 @@
 // @vitest-environment-options {"url":"https://app.test/"}
 // Body replay on a 401 with the page's own classes (happy-dom's FormData, Blob, URLSearchParams, Request).
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { deferred, jwt } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

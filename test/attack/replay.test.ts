@@ -1,6 +1,6 @@
 // auth.fetch: 401 retry replays the request exactly, against a real node:http server with real Node fetch.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { deferred, jwt, type Seen, sleep, startServer, type TestServer } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

@@ -3,8 +3,8 @@
 import ky from 'ky';
 import ky1 from 'ky1';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
-import { kyHooks } from '../../dist/ky.js';
+import { createTokenManager } from '#built';
+import { kyHooks } from '#built/ky';
 import { deferred, jwt, startServer, type TestServer } from './helpers';
 
 const cleanups: (() => unknown)[] = [];

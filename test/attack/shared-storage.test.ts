@@ -1,6 +1,6 @@
 // Managers that share only a storage object (no channel): one refresh per cycle, no refresh token sent twice.
 import { afterEach, expect, it } from 'vitest';
-import { createTokenManager } from '../../dist/index.js';
+import { createTokenManager } from '#built';
 import { jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
@@ -18,7 +18,7 @@ function server() {
     await sleep(20);
     if (!refreshToken || !valid.has(refreshToken)) {
       reuse += 1;
-      const { RefreshRejectedError } = await import('../../dist/index.js');
+      const { RefreshRejectedError } = await import('#built');
       throw new RefreshRejectedError('reuse');
     }
     valid.delete(refreshToken);

@@ -1,6 +1,6 @@
 // Storage that throws / is slow, logout semantics (idempotent, later sessions, reason), restore.
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTokenManager, NotAuthenticatedError } from '../../dist/index.js';
+import { createTokenManager, NotAuthenticatedError } from '#built';
 import { deferred, jwt, sleep } from './helpers';
 
 const cleanups: (() => unknown)[] = [];
@@ -242,7 +242,7 @@ describe('restore', () => {
   });
 
   it('rejected (RefreshRejectedError): signed out quietly, refresh() rejects NotAuthenticatedError', async () => {
-    const { RefreshRejectedError } = await import('../../dist/index.js');
+    const { RefreshRejectedError } = await import('#built');
     const events: string[] = [];
     const { auth, errors } = mk({
       restore: true,
