@@ -262,6 +262,42 @@ describe('the demo: npm run demo, the page in Chromium, the reference backend', 
     await Promise.all([here.close(), elsewhere.close()]);
   });
 
+  it('works from the keyboard in a 360 px window: labelled fields, a wrong password explained, no sideways scroll', async () => {
+    const context = await browser.newContext({ viewport: { width: 360, height: 740 } });
+    const page = await openPage(context, 'narrow');
+    await statusIs(page, 'unauthenticated');
+    // Every control has an accessible name: inputs by their <label>, buttons by their text.
+    const unnamed = await page.$$eval('input, button', (controls) =>
+      controls
+        .filter((control) => {
+          const input = control as HTMLInputElement;
+          const label = input.labels?.[0]?.textContent?.trim() ?? '';
+          return label === '' && (control.textContent ?? '').trim() === '' && !control.getAttribute('aria-label');
+        })
+        .map((control) => control.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
+    await page.getByLabel('Password').fill('wrong');
+    await page.getByLabel('Password').press('Enter');
+    await expect
+      .poll(() => page.getByTestId('signin-error').textContent(), { timeout: 5_000 })
+      .toContain('401 invalid_credentials');
+    // Tab order reaches the password field from the username field; Enter in it signs in.
+    await page.getByLabel('Username').focus();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('password');
+    await page.keyboard.press('ControlOrMeta+A');
+    await page.keyboard.type('demo');
+    await page.keyboard.press('Enter');
+    await statusIs(page, 'authenticated');
+    // After signing in, the focus is on a control, not lost to the page.
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('BUTTON');
+    const widths = await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]);
+    expect(widths[0]).toBeLessThanOrEqual(widths[1]!);
+    await resultOf(page, 'logout');
+    await context.close();
+  });
+
   it('no page threw, and Ctrl-C stops the demo cleanly', async () => {
     expect(pageErrors).toEqual([]);
     const { code, signal } = await demo.stop();
