@@ -139,6 +139,9 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     return true;
   });
 
+  /** The storage is the page's own `localStorage`, which the tabs share. */
+  const sharesLocalStorage = config.storage !== null && config.storage === readLocalStorage();
+
   /**
    * What the refresh lock is shared by: the channel's tabs; else the tabs of the page's `localStorage`; else
    * the managers of this realm given the same storage object. Managers of other users in one Node process,
@@ -148,7 +151,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     ? `channel:${config.channel}`
     : config.storage === null
       ? null
-      : config.storage === readLocalStorage()
+      : sharesLocalStorage
         ? 'localStorage'
         : `storage:${storageInstanceId(config.storage)}`;
 
@@ -331,7 +334,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
    * Whether the status waits for the open tabs: a tab whose storage they do not share (memory, sessionStorage, a
    * storage of its own) asks them for their session. Only the page's `localStorage` is shared.
    */
-  const asksTabs = tabSync.connected && (config.storage === null || config.storage !== readLocalStorage());
+  const asksTabs = tabSync.connected && !sharesLocalStorage;
 
   /**
    * After the stored session is read, while the status is `'loading'`: the open tabs are asked for theirs
