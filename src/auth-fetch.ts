@@ -12,7 +12,8 @@ export interface AuthFetchHost {
   /** The token at once when no wait is needed (`null`: signed out), `undefined` when `getAccessToken()` must run. */
   tokenNow(): string | null | undefined;
   getAccessToken(): Promise<string | null>;
-  afterUnauthorized: UnauthorizedPolicy;
+  /** The 401 policy (`unauthorized.ts`): the token to retry a 401 with, or `null`. */
+  unauthorized: UnauthorizedPolicy;
 }
 
 type HeaderRecord = Record<string, string>;
@@ -177,7 +178,7 @@ export function createAuthFetch(
         return send(target, init);
       }
       const retry = async (response: Response): Promise<Response> => {
-        const fresh = await unlessAborted(host.afterUnauthorized(token, response.url), signal);
+        const fresh = await unlessAborted(host.unauthorized(token, response.url), signal);
         if (fresh === null || fresh === token) {
           drop();
           return response;
