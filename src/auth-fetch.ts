@@ -1,3 +1,4 @@
+import { discardBody } from './endpoints';
 import type { Environment } from './environment';
 import { isRequest } from './origin';
 import type { UnauthorizedPolicy } from './unauthorized';
@@ -11,7 +12,8 @@ export interface AuthFetchHost {
   /** The token at once when no wait is needed (`null`: signed out), `undefined` when `getAccessToken()` must run. */
   tokenNow(): string | null | undefined;
   getAccessToken(): Promise<string | null>;
-  afterUnauthorized: UnauthorizedPolicy;
+  /** The 401 policy (`unauthorized.ts`): the token to retry a 401 with, or `null`. */
+  unauthorized: UnauthorizedPolicy;
 }
 
 type HeaderRecord = Record<string, string>;
@@ -127,10 +129,6 @@ function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | null | unde
   });
 }
 
-const discard = (body: ReadableStream | null | undefined): void => {
-  void body?.cancel().catch(() => {});
-};
-
 /**
  * `fetch` with `Authorization: Bearer` for allowed origins. A 401 goes through the 401 policy (one shared
  * refresh, one retry with the body replayed); a second 401 goes to the caller. Requests to other origins,
@@ -164,7 +162,7 @@ export function createAuthFetch(
     // Aborted already: nothing is sent, as fetch sends nothing.
     if (signal?.aborted) return Promise.reject(signal.reason);
     const drop = (): void => {
-      if (again !== target) discard((again as Request).body);
+      if (again !== target) discardBody((again as Request).body);
     };
     /** Sends `to` with `token`: a Request with it set on its own headers, a URL with new objects from `init`. */
     const sendWith = (to: string | Request, token: string): Promise<Response> => {
@@ -180,12 +178,12 @@ export function createAuthFetch(
         return send(target, init);
       }
       const retry = async (response: Response): Promise<Response> => {
-        const fresh = await unlessAborted(host.afterUnauthorized(token, response.url), signal);
+        const fresh = await unlessAborted(host.unauthorized(token, response.url), signal);
         if (fresh === null || fresh === token) {
           drop();
           return response;
         }
-        discard(response.body);
+        discardBody(response.body);
         return sendWith(again, fresh);
       };
       let first: Promise<Response>;

@@ -2,7 +2,6 @@ import {
   type Check,
   isId,
   isLoginKey,
-  isObject,
   isSessionRecord,
   LOGIN_KEY,
   type LoginKey,
@@ -11,6 +10,7 @@ import {
   SESSION_AND_FLOOR,
   type SessionRecord,
 } from './session';
+import { isRecord } from './token';
 import type { ChannelLike } from './types';
 
 /**
@@ -69,7 +69,7 @@ const MESSAGES = new Map<unknown, Schema>([
 
 /** The message, when `data` is a well-formed message of this protocol and version; else `null`. */
 export function parseEnvelope(data: unknown): Envelope | null {
-  const schema = isObject(data) && MESSAGES.get(data.type);
+  const schema = isRecord(data) && MESSAGES.get(data.type);
   return schema &&
     data.protocol === PROTOCOL_NAME &&
     data.version === PROTOCOL_VERSION &&

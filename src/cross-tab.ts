@@ -76,14 +76,14 @@ export interface TabSync {
    * others may not have answered its first query yet. Otherwise a query would only wait out its timeout.
    */
   mayHavePeers(): boolean;
-  announceSession(session: SessionRecord): void;
-  announceLogout(floor: LoginKey, tokens: readonly string[]): void;
+  sendSession(session: SessionRecord): void;
+  sendLogout(floor: LoginKey, tokens: readonly string[]): void;
   /**
    * Asks the other tabs for their state; each answer is taken in as it arrives. Resolves once every known tab
-   * has answered (`untilFirstSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
+   * has answered (`untilSession`: once one answers with a session), or after `QUERY_TIMEOUT_MS`. Tabs that do not
    * answer in time are forgotten (closed or crashed).
    */
-  query(options?: { untilFirstSession?: boolean; expected?: number; first?: boolean }): Promise<void>;
+  query(options?: { untilSession?: boolean; expected?: number; first?: boolean }): Promise<void>;
   /**
    * How many tabs the first query waits for (`others()`, learnt while it is out): it ends once that many
    * answered, at once for `0`.
@@ -140,8 +140,8 @@ export function createTabSync(
     return { session: session && toRecord(session), floor };
   };
   const post = (message: Parameters<TabChannel['post']>[0]): void => channel?.post(message);
-  const announceSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
-  const announceLogout = (floor: LoginKey, tokens: readonly string[]): void =>
+  const sendSession = (session: SessionRecord): void => post({ type: 'session', session: toRecord(session) });
+  const sendLogout = (floor: LoginKey, tokens: readonly string[]): void =>
     post({ type: 'logout', ...toLoginKey(floor), tokens: [...tokens] });
 
   /**
@@ -154,9 +154,9 @@ export function createTabSync(
       // Signed out there, and not by a logout that ends this session (no logout at all: a tab that could not read
       // its storage, say): behind too.
       const behind = incoming ? compareSessions(incoming, mine.session) < 0 : !isEndedBy(mine.session, floor);
-      if (behind) announceSession(mine.session);
+      if (behind) sendSession(mine.session);
     } else if (incoming && mine.floor && isEndedBy(incoming, mine.floor)) {
-      announceLogout(mine.floor, []);
+      sendLogout(mine.floor, []);
     }
   };
 
@@ -224,14 +224,14 @@ export function createTabSync(
     connected: channel !== null,
     mayHavePeers: () =>
       channel !== null && (peers.size > 0 || environment.monotonicNow() - openedAt < NEW_TAB_WINDOW_MS),
-    announceSession,
-    announceLogout,
+    sendSession,
+    sendLogout,
     others: () => presence?.others() ?? Promise.resolve(0),
     expectAnswers(count) {
       // Map.get(null) is undefined: no first query.
       pending.get(firstQueryId as string)?.answer(null, false, count);
     },
-    query({ untilFirstSession = false, expected, first = false } = {}) {
+    query({ untilSession = false, expected, first = false } = {}) {
       if (!channel) return Promise.resolve();
       const queryId = environment.createId();
       if (first) firstQueryId = queryId;
@@ -253,9 +253,9 @@ export function createTabSync(
               answered.add(from);
             }
             if (
-              (untilFirstSession && withSession) ||
+              (untilSession && withSession) ||
               (expected !== undefined && answered.size >= expected) ||
-              (!untilFirstSession && waitingFor.size === 0)
+              (!untilSession && waitingFor.size === 0)
             ) {
               finish();
             }

@@ -23,8 +23,9 @@ type Fields = Record<string, string | undefined>;
 /** Reads the body as JSON; `undefined` when it is not. */
 const readJson = (response: Response): Promise<unknown> => response.json().catch(() => undefined);
 
-const discardBody = (response: Response): void => {
-  void response.body?.cancel().catch(() => {});
+/** Lets go of a body nobody reads, so that its connection is freed. */
+export const discardBody = (body: ReadableStream | null | undefined): void => {
+  void body?.cancel().catch(() => {});
 };
 
 /**
@@ -79,7 +80,7 @@ async function post(
       `the refresh was rejected: ${status}${typeof code === 'string' && /^[a-z][a-z_]{0,39}$/.test(code) ? ` (${code})` : ''}`,
     );
   }
-  discardBody(response);
+  discardBody(response.body);
   // `Retry-After` as seconds or an HTTP date.
   const retryAfter = response.headers.get('retry-after')?.trim() ?? '';
   const retryAfterMs = /^\d+$/.test(retryAfter)
@@ -114,18 +115,17 @@ export function createEndpointLogout(endpoint: NormalizedEndpoint, environment: 
     // RFC 7009 revokes one token: the refresh token, else the access token; with neither there is nothing to say.
     const token = refreshToken ?? accessToken;
     if (json || token !== null) {
-      discardBody(
-        await post(
-          environment,
-          endpoint,
-          'logout',
-          signal,
-          json
-            ? { refresh_token: refreshToken ?? undefined }
-            : { token: token as string, token_type_hint: refreshToken !== null ? 'refresh_token' : 'access_token' },
-          json && accessToken !== null ? { Authorization: `Bearer ${accessToken}` } : {},
-        ),
+      const response = await post(
+        environment,
+        endpoint,
+        'logout',
+        signal,
+        json
+          ? { refresh_token: refreshToken ?? undefined }
+          : { token: token as string, token_type_hint: refreshToken !== null ? 'refresh_token' : 'access_token' },
+        json && accessToken !== null ? { Authorization: `Bearer ${accessToken}` } : {},
       );
+      discardBody(response.body);
     }
   };
 }

@@ -134,10 +134,13 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     dispatch({ type: 'restamp', stamp: Math.min(MAX_STAMP, session.stamp + 1) });
     logoutFlow.noteEnded(session);
     const after = core.state();
-    if (after.session) tabSync.announceSession(after.session);
-    else if (after.floor) tabSync.announceLogout(after.floor, []);
+    if (after.session) tabSync.sendSession(after.session);
+    else if (after.floor) tabSync.sendLogout(after.floor, []);
     return true;
   });
+
+  /** The storage is the page's own `localStorage`, which the tabs share. */
+  const sharesLocalStorage = config.storage !== null && config.storage === readLocalStorage();
 
   /**
    * What the refresh lock is shared by: the channel's tabs; else the tabs of the page's `localStorage`; else
@@ -148,7 +151,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     ? `channel:${config.channel}`
     : config.storage === null
       ? null
-      : config.storage === readLocalStorage()
+      : sharesLocalStorage
         ? 'localStorage'
         : `storage:${storageInstanceId(config.storage)}`;
 
@@ -185,7 +188,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       dispatch({ type: 'adopt', session: next, via: 'channel' });
       // Taken here, the transition has announced it; not taken (this tab holds a newer login), the tabs that
       // hold its login still need it.
-      if (core.state().session?.accessToken !== next.accessToken) tabSync.announceSession(next);
+      if (core.state().session?.accessToken !== next.accessToken) tabSync.sendSession(next);
     },
     readStored,
   );
@@ -255,16 +258,16 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       action.type !== 'restamp' &&
       !(action.type === 'adopt' && action.via === 'storage')
     ) {
-      tabSync.announceSession(after);
+      tabSync.sendSession(after);
     }
     // A tab whose session another tab ended says so too: a tab that took the session from it meanwhile (a new
     // tab's query answered before the logout arrived here) hears of the end as well.
     // It passes on the logout as it heard it: the tokens are those of the session that logout was for.
     if (before && !after && next.floor) {
-      tabSync.announceLogout(next.floor, action.type === 'ended' ? action.tokens : tokensOf(before));
+      tabSync.sendLogout(next.floor, action.type === 'ended' ? action.tokens : tokensOf(before));
     } else if (!before && action.type === 'logout' && next.floor) {
       // A logout while the session was still being learnt: it ends, in every tab, whatever that would have brought.
-      tabSync.announceLogout(next.floor, []);
+      tabSync.sendLogout(next.floor, []);
     }
     if (after !== before || next.backoff !== previous.backoff) {
       const due = after && (next.backoff ? next.backoff.retryAt : refreshDue(after, config.refreshMarginMs));
@@ -331,7 +334,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
    * Whether the status waits for the open tabs: a tab whose storage they do not share (memory, sessionStorage, a
    * storage of its own) asks them for their session. Only the page's `localStorage` is shared.
    */
-  const asksTabs = tabSync.connected && (config.storage === null || config.storage !== readLocalStorage());
+  const asksTabs = tabSync.connected && !sharesLocalStorage;
 
   /**
    * After the stored session is read, while the status is `'loading'`: the open tabs are asked for theirs
@@ -344,7 +347,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     if (!asking()) {
       tabsAnswered.open();
       // Known already (a shared storage was read): the tabs are asked anyway, for what storage may have missed.
-      if (tabSync.connected && !isDestroyed()) void tabSync.query({ untilFirstSession: true });
+      if (tabSync.connected && !isDestroyed()) void tabSync.query({ untilSession: true });
       return;
     }
     if (asksTabs) {
@@ -357,7 +360,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       if (asking()) await asked;
     }
     tabsAnswered.open();
-    if (config.restore && asking() && !core.state().session && core.state().decisionsWaiting === 0) {
+    if (config.restore && asking() && !core.state().session && core.state().callsWaiting === 0) {
       restoreBegun.open();
       await restorer.run().catch(reportUnawaited);
     }
@@ -400,7 +403,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   /** The query of the start, asked once. */
   let firstQuery: Promise<void> | undefined;
   const askTabs = (): Promise<void> => {
-    firstQuery ??= tabSync.query({ untilFirstSession: true, first: true });
+    firstQuery ??= tabSync.query({ untilSession: true, first: true });
     return firstQuery;
   };
   // Asked at once where the storage was read at once: the query goes out before anything this tab says next (a
@@ -454,7 +457,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
 
   const allowedHref = createOriginCheck(config.allowedOrigins, pageOrigin, isDestroyed);
   const isAllowedOrigin = (url: string | URL): boolean => allowedHref(url) !== null;
-  const afterUnauthorized = createUnauthorizedPolicy(core.state, refresher.run, isAllowedOrigin);
+  const unauthorized = createUnauthorizedPolicy(core.state, refresher.run, isAllowedOrigin);
   const logoutFlow = createLogout(
     environment,
     core,
@@ -534,7 +537,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       }
       return refresher.run();
     },
-    fetch: createAuthFetch({ environment, isDestroyed, allowedHref, tokenNow, getAccessToken, afterUnauthorized }),
+    fetch: createAuthFetch({ environment, isDestroyed, allowedHref, tokenNow, getAccessToken, unauthorized }),
     isAllowedOrigin,
     logout: logoutFlow.logout,
     getState: snapshot.get as () => AuthState<Claims>,
@@ -543,6 +546,6 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     destroy: () => dispatch({ type: 'destroyed' }),
   };
   // The ky entry point reaches the 401 policy here, so that it lives once.
-  Object.defineProperty(manager, UNAUTHORIZED_POLICY, { value: afterUnauthorized });
+  Object.defineProperty(manager, UNAUTHORIZED_POLICY, { value: unauthorized });
   return manager;
 }

@@ -94,15 +94,9 @@ const OPTION_RULES: Rule[] = [
   ['environment', isRecord, 'an object'],
 ];
 
-const ENVIRONMENT_RULES: Rule[] = [
-  ['now'],
-  ['monotonicNow'],
-  ['setTimeout'],
-  ['clearTimeout'],
-  ['random'],
-  ['lock'],
-  ['createChannel'],
-];
+const ENVIRONMENT_RULES = ['now', 'monotonicNow', 'setTimeout', 'clearTimeout', 'random', 'lock', 'createChannel'].map(
+  (member): Rule => [member],
+);
 
 /**
  * A function as it is, or an endpoint's options checked and frozen. Where there is no page origin (server

@@ -8,6 +8,7 @@ import {
 import type { Environment } from './environment';
 import { type Clocks, continuesFrom, holdsAny, isBornExpired, refreshedSession, type Session } from './session';
 import type { Action, Core, Moment } from './state';
+import { rejectOnAbort } from './timeout';
 import { readTokenSet } from './token';
 
 export const BACKOFF_BASE_MS = 1_000;
@@ -76,9 +77,7 @@ export function createFlight(dispatch: (action: Action) => void, reason: () => E
         return true;
       };
       // Callers stop waiting the moment the flight is abandoned, even if a RefreshFn ignores its signal.
-      const abandoned = new Promise<never>((_, reject) => {
-        controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true });
-      });
+      const abandoned = rejectOnAbort(controller.signal);
       const started = Promise.race([task(controller.signal, release), abandoned]).finally(() => {
         if (release()) dispatch({ type: 'refreshSettled' });
       });

@@ -1,4 +1,4 @@
-import { decodeClaims, isHeaderSafeToken, type TokenSet } from './token';
+import { decodeClaims, isHeaderSafeToken, isRecord, type TokenSet } from './token';
 
 /**
  * Names one login and orders it against other logins and logouts without the wall clock: `stamp` is a
@@ -129,12 +129,9 @@ export type Check = (value: unknown) => boolean;
 /** The fields of a record and their checks; fields not named are neither checked nor copied. */
 export type Schema = Readonly<Record<string, Check>>;
 
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
 /** Whether `value` is an object whose fields pass the checks of `schema`. */
 export const matches = (value: unknown, schema: Schema): value is Record<string, unknown> =>
-  isObject(value) && Object.entries(schema).every(([field, check]) => check(value[field]));
+  isRecord(value) && Object.entries(schema).every(([field, check]) => check(value[field]));
 
 const isCount: Check = (value) =>
   Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_STAMP;

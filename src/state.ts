@@ -70,7 +70,7 @@ export interface CoreState {
    * `setTokens()` and `logout()` calls made while the storage was read and not applied yet: the status waits
    * for them (what the storage held is not shown meanwhile).
    */
-  readonly decisionsWaiting: number;
+  readonly callsWaiting: number;
   /** The start is through: the tabs answered (or could not be waited for), and a restore call settled. */
   readonly started: boolean;
 }
@@ -90,11 +90,11 @@ export type Action =
   | { type: 'loaded'; session: Session | null; floor: LoginKey | null; unknown: boolean; asking: boolean }
   /** The open tabs answered (or the wait ended), and a `restore` call settled: the status is known. */
   | { type: 'settled' }
-  /** A `setTokens()` or `logout()` counted in `decisionsWaiting` was applied, or gave up. */
+  /** A `setTokens()` or `logout()` counted in `callsWaiting` was applied, or gave up. */
   | { type: 'decided' }
   /**
    * `setTokens()` or `logout()` was called: it takes `stamp`, and the clock moves to it, so that calls keep their
-   * order. One called while the storage is read is counted in `decisionsWaiting`.
+   * order. One called while the storage is read is counted in `callsWaiting`.
    */
   | { type: 'called'; stamp: number }
   /**
@@ -156,7 +156,7 @@ export const INITIAL_STATE: CoreState = Object.freeze({
   seqs: [],
   loaded: { session: null, stamp: -1 },
   decidedWhileAsking: null,
-  decisionsWaiting: 0,
+  callsWaiting: 0,
   started: false,
 });
 
@@ -231,7 +231,7 @@ function adopt(state: CoreState, incoming: Session): CoreState {
 
 /** The status is known once the start is through and no call made while the storage was read is pending. */
 const knownIfIdle = (state: CoreState): CoreState =>
-  state.phase === 'asking' && state.started && state.decisionsWaiting === 0 ? { ...state, phase: 'ready' } : state;
+  state.phase === 'asking' && state.started && state.callsWaiting === 0 ? { ...state, phase: 'ready' } : state;
 
 export function reduce(state: CoreState, action: Action): CoreState {
   const next = reduceAction(state, action);
@@ -249,7 +249,7 @@ function reduceAction(state: CoreState, action: Action): CoreState {
     case 'loaded': {
       if (state.phase !== 'loading') return state;
       // A setTokens() or logout() already called decides the status: what storage held is not shown meanwhile.
-      const phase = action.asking || state.decisionsWaiting > 0 ? ('asking' as const) : ('ready' as const);
+      const phase = action.asking || state.callsWaiting > 0 ? ('asking' as const) : ('ready' as const);
       const { session: read, floor: readFloor } = action;
       const newSession = read && !(state.session && compareSessions(state.session, read) >= 0);
       const newFloor = readFloor && !(state.floor && compareLogins(state.floor, readFloor) >= 0);
@@ -283,11 +283,11 @@ function reduceAction(state: CoreState, action: Action): CoreState {
     case 'settled':
       return knownIfIdle({ ...state, started: true });
     case 'decided':
-      return knownIfIdle({ ...state, decisionsWaiting: Math.max(0, state.decisionsWaiting - 1) });
+      return knownIfIdle({ ...state, callsWaiting: Math.max(0, state.callsWaiting - 1) });
     case 'called': {
-      const waiting = state.phase === 'loading' ? state.decisionsWaiting + 1 : state.decisionsWaiting;
-      if (action.stamp <= state.clock && waiting === state.decisionsWaiting) return state;
-      return { ...state, clock: Math.max(state.clock, action.stamp), decisionsWaiting: waiting };
+      const waiting = state.phase === 'loading' ? state.callsWaiting + 1 : state.callsWaiting;
+      if (action.stamp <= state.clock && waiting === state.callsWaiting) return state;
+      return { ...state, clock: Math.max(state.clock, action.stamp), callsWaiting: waiting };
     }
     case 'refreshStarted':
       return state.refreshing ? state : { ...state, refreshing: true };

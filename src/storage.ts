@@ -4,7 +4,6 @@ import {
   compareSessions,
   holdsAny,
   isEndedBy,
-  isObject,
   type LoginKey,
   matches,
   SESSION_AND_FLOOR,
@@ -13,6 +12,7 @@ import {
   toRecord,
 } from './session';
 import type { Environment } from './environment';
+import { isRecord } from './token';
 import type { TokenStorage } from './types';
 
 const STORAGE_FORMAT_VERSION = 2;
@@ -62,7 +62,7 @@ export function parseStored(text: string): Stored | undefined {
   } catch {
     return undefined;
   }
-  if (!isObject(data)) return undefined;
+  if (!isRecord(data)) return undefined;
   const { v, receivedAt } = data;
   // The first format held one session with a `sessionId` and no order: it becomes a login stamped when received.
   const stored =

@@ -1,6 +1,12 @@
 import { TimeoutError } from './errors';
 import type { Environment } from './environment';
 
+/** Rejects with `signal`'s reason once it aborts; never settles otherwise. */
+export const rejectOnAbort = (signal: AbortSignal): Promise<never> =>
+  new Promise((_, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+
 /**
  * Runs `task` with a signal that aborts when `signal` aborts or after `timeoutMs`. The returned promise
  * settles then even if the task ignores its signal: with `TimeoutError` on time-out, with `signal`'s reason
@@ -16,9 +22,7 @@ export function runWithTimeout<T>(
   const controller = new AbortController();
   // Listening before anything can abort: the race then settles with the abort's reason even when the task
   // rejects at the same moment.
-  const aborted = new Promise<never>((_, reject) =>
-    controller.signal.addEventListener('abort', () => reject(controller.signal.reason)),
-  );
+  const aborted = rejectOnAbort(controller.signal);
   const onAbort = (): void => controller.abort(signal?.reason);
   if (signal?.aborted) onAbort();
   else signal?.addEventListener('abort', onAbort);
