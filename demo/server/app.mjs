@@ -39,6 +39,14 @@ export const DEMO_PASSWORD = 'demo';
 /** Request bodies larger than this are refused with 413: logins and refreshes are a few hundred bytes. */
 const MAX_BODY_BYTES = 16 * 1024;
 const MAX_USERNAME_LENGTH = 100;
+/**
+ * How long after an access token's `exp` its `jti` stays on the deny-list. A store may expire entries on its own
+ * clock (Redis does), and every server instance checks `exp` on its own: were the entry dropped right at `exp`, a
+ * server whose clock runs behind the store's (or behind the instance that logged the token out) would take the
+ * token for valid and not denied in the seconds before its `exp` on that server's clock. The margin covers clocks
+ * that disagree by up to this much.
+ */
+const DENY_LIST_MARGIN_SECONDS = 60;
 
 /**
  * @typedef {object} AuthServerOptions
@@ -211,6 +219,12 @@ export async function startAuthServer(options = {}) {
   };
   const cookieHeader = (refreshToken) => ({ 'set-cookie': refreshCookie(refreshToken) });
 
+  /** Refuses (403) a request whose `Origin` (when there is one) is not this server's own: another site's page. */
+  const requireOwnOrigin = (request) => {
+    const origin = request.headers.origin;
+    if (origin !== undefined && !ownOrigins.has(origin)) throw new HttpError(403, 'csrf');
+  };
+
   /** Refuses (403) a request that relies on the cookie unless it came from this server's own pages. */
   const requireSameSite = (request) => {
     const origin = request.headers.origin;
@@ -359,10 +373,11 @@ export async function startAuthServer(options = {}) {
         const refreshToken = useCookie ? cookieToken : bodyRefreshToken;
         if (typeof refreshToken === 'string' && refreshToken !== '') await store.revokeFamilyOf(refreshToken);
         if (accessToken !== undefined) {
-          // Only a token this server signed and that is still alive is worth remembering, until its `exp`.
+          // Only a token this server signed and that is still alive is worth remembering: until its `exp`, and a
+          // margin for clocks that disagree.
           const verified = await tokens.verify(accessToken);
           if (verified.ok) {
-            await store.denyAccessToken(verified.claims.jti, verified.claims.exp * 1000);
+            await store.denyAccessToken(verified.claims.jti, (verified.claims.exp + DENY_LIST_MARGIN_SECONDS) * 1000);
             counts.deniedTokens += 1;
           }
         }
@@ -411,6 +426,9 @@ export async function startAuthServer(options = {}) {
     // Demo only, so that the page can show the client backing off. A real server has no such route.
     '/demo/break-refresh': {
       async POST(request, response) {
+        // No credentials guard it, and a form posted by another site needs no preflight (an empty form is `{}`):
+        // only this server's pages, or a tool that sends no Origin, may break the endpoint.
+        requireOwnOrigin(request);
         const body = await readBody(request, MAX_BODY_BYTES);
         const seconds = body.seconds ?? 15;
         if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0 || seconds > 600) {
@@ -453,8 +471,10 @@ export async function startAuthServer(options = {}) {
   // ---- Dispatch ----------------------------------------------------------------------------------------------
 
   server.on('request', async (request, response) => {
+    // What a log line may name: the path, never the query or an absolute URL's user:password.
+    let pathname = '(unparsable)';
     try {
-      const { pathname } = new URL(request.url ?? '/', url);
+      pathname = parsePath(request.url ?? '/', url);
       const route = Object.hasOwn(routes, pathname) ? routes[pathname] : undefined;
       if (route) {
         const handler = Object.hasOwn(route, request.method ?? '') ? route[request.method ?? ''] : undefined;
@@ -478,7 +498,7 @@ export async function startAuthServer(options = {}) {
         const body = { error: error.error, ...(error.description && { error_description: error.description }) };
         return sendJson(response, error.status, body, { ...error.headers, ...close });
       }
-      log(`server error on ${request.method} ${request.url?.split('?')[0]}: ${error?.stack ?? error}`);
+      log(`server error on ${request.method} ${pathname}: ${error?.stack ?? error}`);
       sendJson(response, 500, { error: 'server_error' });
     }
   });
@@ -520,6 +540,18 @@ export async function startAuthServer(options = {}) {
     },
     close,
   };
+}
+
+/**
+ * The path of a request target: `/a/b` of `/a/b?c`, or of the absolute form `http://host/a/b` (RFC 9112 §3.2.2).
+ * A target that is no URL (`http://[::1/`, a port out of range) is the client's error: 400, not a server error.
+ */
+function parsePath(target, base) {
+  try {
+    return new URL(target, base).pathname;
+  } catch {
+    throw new HttpError(400, 'invalid_request', 'the request target is not a valid URL');
+  }
 }
 
 /** `/` when no page is built: says what this is and how to get the page. */

@@ -1,6 +1,6 @@
 // The HTTP plumbing under app.mjs's routes, on bare `node:http`: reading a bounded request body, answering JSON,
 // cookies, the Bearer header, and serving the demo page's files. Nothing here knows about tokens.
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { extname, resolve, sep } from 'node:path';
 
 /**
@@ -80,6 +80,7 @@ export async function readBody(request, maxBytes) {
 /**
  * The body's bytes. Over `maxBytes` (by its `Content-Length`, or as it arrives) it rejects with 413 at once and
  * stops reading; the dispatcher then answers with `Connection: close`, so the rest of the upload is never read.
+ * A client that goes away before its body is complete gets a 400 that nobody reads: its doing, not a server error.
  * @returns {Promise<Buffer>}
  */
 function readRawBody(request, maxBytes) {
@@ -99,7 +100,7 @@ function readRawBody(request, maxBytes) {
     const onEnd = () => resolvePromise(Buffer.concat(chunks));
     request.on('data', onData);
     request.on('end', onEnd);
-    request.on('error', reject);
+    request.on('error', () => reject(new HttpError(400, 'invalid_request', 'the request body did not arrive in full')));
   });
 }
 
@@ -141,19 +142,15 @@ const CONTENT_TYPES = {
 
 /**
  * Serves the file for `pathname` from `routes` (exact URL path → file) or from under `dir` (`/` is
- * `index.html`); false when there is none. A path that climbs out of `dir` (`/../secret`) finds nothing.
+ * `index.html`); false when there is none. A path that climbs out of `dir` (`/../secret`), or a symbolic link in
+ * `dir` that leads out of it, finds nothing.
  * @param {import('node:http').ServerResponse} response
  * @param {string} pathname
  * @param {{ dir?: string | undefined, routes?: Record<string, string> | undefined }} where
  * @returns {Promise<boolean>}
  */
 export async function serveStatic(response, pathname, { dir, routes }) {
-  let file = routes?.[pathname];
-  if (file === undefined && dir !== undefined) {
-    const root = resolve(dir);
-    file = resolve(root, `.${pathname === '/' ? '/index.html' : pathname}`);
-    if (!file.startsWith(root + sep)) return false;
-  }
+  const file = routes?.[pathname] ?? (dir === undefined ? undefined : await fileUnder(dir, pathname));
   if (file === undefined) return false;
   let content;
   try {
@@ -168,4 +165,21 @@ export async function serveStatic(response, pathname, { dir, routes }) {
   });
   response.end(content);
   return true;
+}
+
+/**
+ * The file of URL path `pathname` under `dir` (`/` is `index.html`), where it really is (symbolic links followed);
+ * `undefined` when there is no such file, or when it lies outside `dir`, by its path or by where a link leads.
+ * `pathname` comes percent-encoded from the URL and stays so: `/..%2fsecret` names a file called `..%2fsecret`.
+ */
+async function fileUnder(dir, pathname) {
+  const root = resolve(dir);
+  const file = resolve(root, `.${pathname === '/' ? '/index.html' : pathname}`);
+  if (!file.startsWith(root + sep)) return undefined;
+  try {
+    const [realRoot, realFile] = await Promise.all([realpath(root), realpath(file)]);
+    return realFile.startsWith(realRoot + sep) ? realFile : undefined;
+  } catch {
+    return undefined;
+  }
 }

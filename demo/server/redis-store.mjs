@@ -3,17 +3,18 @@
 // behave as one server.
 //
 // Keys (all under `prefix`):
-//   deny:<jti>        "1", expiring at the access token's `exp` (SET … PXAT): Redis forgets it by itself.
-//   rt:<sha256>       hash { family, rotatedAt (ms, "0" while current), successor (sha256 or "") }, expiring with
-//                     the refresh token.
+//   deny:<jti>        "1", expiring when the server says (SET … PXAT): Redis forgets it by itself. app.mjs asks for
+//                     the token's `exp` plus a minute, since Redis expires keys on its own clock, not the server's.
+//   rt:<sha256>       hash { family, rotatedAt (ms, "0" while current), successor (sha256 or ""), replaced ("0"/"1":
+//                     a grace rotation handed out another token in its place) }, expiring with the refresh token.
 //   family:<id>       hash { user, version, revoked ("0"/"1") }, expiring with its newest refresh token.
 //   version:<user>    integer, no expiry: it must outlive every token issued under it.
 //
 // Rotation reads a token, its family, its successor and the user's version, then writes: a Lua script does all of
 // it inside Redis, where no other command runs in between, so N concurrent refreshes with one token (from any
-// number of processes) see each other's writes, one after the other. The script builds the family, successor and version key names itself,
-// which one Redis (or a primary with replicas) allows; Redis Cluster would need every key passed in KEYS with a
-// shared hash tag, a change this demo does not make.
+// number of processes) see each other's writes, one after the other. The script builds the family, successor and
+// version key names itself, which one Redis (or a primary with replicas) allows; Redis Cluster would need every key
+// passed in KEYS with a shared hash tag, a change this demo does not make.
 import { randomUUID } from 'node:crypto';
 import { createClient } from 'redis';
 import { hashToken } from './store.mjs';
@@ -26,7 +27,7 @@ import { hashToken } from './store.mjs';
 // Answers { status } or { 'rotated', user, version, family, graced (0/1) }, as rotateRefreshToken in store.mjs.
 const ROTATE_SCRIPT = `
 local prefix, now, grace, expiresAt, nextHash = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local token = redis.call('HMGET', KEYS[1], 'family', 'rotatedAt', 'successor')
+local token = redis.call('HMGET', KEYS[1], 'family', 'rotatedAt', 'successor', 'replaced')
 if not token[1] then return { 'unknown' } end
 local familyKey = prefix .. 'family:' .. token[1]
 local family = redis.call('HMGET', familyKey, 'user', 'version', 'revoked')
@@ -36,12 +37,18 @@ if tonumber(family[2]) < currentVersion then
   redis.call('HSET', familyKey, 'revoked', '1')
   return { 'outdated' }
 end
+-- A successor that a grace rotation replaced was never meant to be seen: someone else holds the family.
+if token[4] == '1' then
+  redis.call('HSET', familyKey, 'revoked', '1')
+  return { 'reused' }
+end
 local graced = 0
 local rotatedAt = tonumber(token[2])
 if rotatedAt > 0 then
   local successorKey = prefix .. 'rt:' .. token[3]
   if now - rotatedAt < grace and redis.call('HGET', successorKey, 'rotatedAt') == '0' then
-    redis.call('DEL', successorKey)
+    -- Kept, not deleted: if it ever comes back, that is reuse (and a logout with it still finds the family).
+    redis.call('HSET', successorKey, 'replaced', '1')
     graced = 1
   else
     redis.call('HSET', familyKey, 'revoked', '1')
@@ -51,7 +58,7 @@ else
   redis.call('HSET', KEYS[1], 'rotatedAt', ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'successor', nextHash)
-redis.call('HSET', KEYS[2], 'family', token[1], 'rotatedAt', '0', 'successor', '')
+redis.call('HSET', KEYS[2], 'family', token[1], 'rotatedAt', '0', 'successor', '', 'replaced', '0')
 redis.call('PEXPIREAT', KEYS[2], expiresAt)
 -- The family lives as long as its newest token (every token has the same lifetime, so the newest ends last).
 redis.call('PEXPIREAT', familyKey, expiresAt)
@@ -65,7 +72,7 @@ const CREATE_FAMILY_SCRIPT = `
 local version = redis.call('GET', KEYS[3]) or '0'
 redis.call('HSET', KEYS[1], 'user', ARGV[1], 'version', version, 'revoked', '0')
 redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[2], 'family', ARGV[3], 'rotatedAt', '0', 'successor', '')
+redis.call('HSET', KEYS[2], 'family', ARGV[3], 'rotatedAt', '0', 'successor', '', 'replaced', '0')
 redis.call('PEXPIREAT', KEYS[2], ARGV[2])
 return version
 `;

@@ -12,11 +12,12 @@ import { createHash, randomUUID } from 'node:crypto';
  * What `rotateRefreshToken` decided. Only `rotated` lets the caller answer with new tokens.
  * - `rotated`: the token was the family's current one (or a replay inside the grace period, `graced: true`); the
  *   next token is now the family's current one.
- * - `unknown`: never issued, expired, or the unused successor a grace rotation replaced.
+ * - `unknown`: never issued, or expired.
  * - `revoked`: its family was revoked (logout, or an earlier reuse).
  * - `outdated`: its family was issued before the user's last "log out everywhere"; the family is revoked now.
- * - `reused`: an already rotated token came back outside the grace period: someone replayed it. The whole family
- *   is revoked now (RFC 9700 §4.14.2), so the thief's and the user's tokens both stop working.
+ * - `reused`: an already rotated token came back outside the grace period, or a successor that a grace rotation
+ *   replaced came back at all: two parties hold the family. The whole family is revoked now (RFC 9700 §4.14.2), so
+ *   the thief's and the user's tokens both stop working.
  * @typedef {{ status: 'rotated', user: string, family: string, version: number, graced: boolean }
  *   | { status: 'unknown' | 'revoked' | 'outdated' | 'reused' }} RotateResult
  */
@@ -40,10 +41,12 @@ import { createHash, randomUUID } from 'node:crypto';
  * @property {(input: { token: string, nextToken: string, expiresAtMs: number, graceMs: number }) => Promise<RotateResult>} rotateRefreshToken
  *   Uses `token` once: when it is its family's current token, `nextToken` (valid until `expiresAtMs`) takes its
  *   place. Within `graceMs` of its rotation, a rotated token whose successor was never used rotates again, and that
- *   unused successor is dropped: the answer of the first rotation was lost (a tab closed mid-refresh, a dropped
- *   connection), so the client still holds the old token and is not a thief. Atomic, also across processes: of N
- *   concurrent calls with one token and no grace, one is `rotated` and the next `reused`; with a grace, each is
- *   `rotated` and exactly one of their `nextToken`s stays valid.
+ *   unused successor is replaced: the answer of the first rotation was lost (a tab closed mid-refresh, a dropped
+ *   connection), so the client never saw that successor. A replaced successor that comes back anyway was seen by
+ *   someone: the old token had two holders (a thief replayed it inside the grace period), so it is `reused`.
+ *   Atomic, also across processes: of N concurrent calls with one token and no grace, one is `rotated` and the next
+ *   `reused`; with a grace, each is `rotated`, exactly one of their `nextToken`s stays valid, and presenting any
+ *   other one is `reused`.
  * @property {(token: string) => Promise<boolean>} revokeFamilyOf
  *   Revokes the family of a refresh token (logout); false when the token is unknown.
  * @property {() => Promise<number>} countDenied How many access tokens are on the deny-list now (tests, dashboards).
@@ -74,7 +77,10 @@ export function createMemoryStore(options = {}) {
   const now = options.now ?? (() => Date.now());
   /** jti → `{ expiresAtMs }` */
   const denied = new Map();
-  /** refresh-token hash → `{ family, rotatedAtMs: number | null, successor: string | null, expiresAtMs }` */
+  /**
+   * refresh-token hash → `{ family, rotatedAtMs: number | null, successor: string | null, replaced, expiresAtMs }`;
+   * `replaced`: a grace rotation handed out another token in its place (see `rotateRefreshToken`).
+   */
   const tokens = new Map();
   /** family id → `{ user, version, revoked, expiresAtMs }` */
   const families = new Map();
@@ -120,7 +126,7 @@ export function createMemoryStore(options = {}) {
       const family = randomUUID();
       const version = versionOf(user);
       families.set(family, { user, version, revoked: false, expiresAtMs });
-      tokens.set(hashToken(token), { family, rotatedAtMs: null, successor: null, expiresAtMs });
+      tokens.set(hashToken(token), { family, rotatedAtMs: null, successor: null, replaced: false, expiresAtMs });
       return { family, version };
     },
     async rotateRefreshToken({ token, nextToken, expiresAtMs, graceMs }) {
@@ -133,11 +139,18 @@ export function createMemoryStore(options = {}) {
         family.revoked = true;
         return { status: 'outdated' };
       }
+      if (entry.replaced) {
+        // Its rotation's answer was said to be lost, yet someone holds it: whoever replayed the old token is not
+        // the only holder of the family.
+        family.revoked = true;
+        return { status: 'reused' };
+      }
       let graced = false;
       if (entry.rotatedAtMs !== null) {
         const successor = live(tokens, entry.successor);
         if (now() - entry.rotatedAtMs < graceMs && successor?.rotatedAtMs === null) {
-          tokens.delete(entry.successor);
+          // Kept, not deleted: if it ever comes back, that is reuse (and a logout with it still finds the family).
+          successor.replaced = true;
           graced = true;
         } else {
           family.revoked = true;
@@ -148,7 +161,7 @@ export function createMemoryStore(options = {}) {
       }
       const nextHash = hashToken(nextToken);
       entry.successor = nextHash;
-      tokens.set(nextHash, { family: entry.family, rotatedAtMs: null, successor: null, expiresAtMs });
+      tokens.set(nextHash, { family: entry.family, rotatedAtMs: null, successor: null, replaced: false, expiresAtMs });
       // The family lives as long as its newest token.
       family.expiresAtMs = Math.max(family.expiresAtMs, expiresAtMs);
       return { status: 'rotated', user: family.user, family: entry.family, version: family.version, graced };

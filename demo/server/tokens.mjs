@@ -91,7 +91,13 @@ export function createAccessTokens({ secret, accessTokenSeconds, issuer, audienc
           requiredClaims: ['sub', 'jti', 'exp', 'iat', 'ver'],
           currentDate: new Date(now()),
         });
-        if (typeof payload.ver !== 'number') return { ok: false, reason: 'malformed' };
+        // jose checks that the claims are there, not what they are: a `jti` that is no string could never be found
+        // on the deny-list, a `sub` that is no string has no token version. Only a holder of the secret can sign
+        // such a token, and this server never does; refuse its shape all the same.
+        const { sub, jti, ver } = payload;
+        if (typeof sub !== 'string' || typeof jti !== 'string' || !Number.isInteger(ver)) {
+          return { ok: false, reason: 'malformed' };
+        }
         return { ok: true, claims: /** @type {AccessClaims} */ (payload) };
       } catch (error) {
         // Expired means "was ours and valid once" (the signature checked out): the client should refresh. Anything

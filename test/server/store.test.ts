@@ -139,7 +139,7 @@ describe.each(variants)('$name store', (variant) => {
       expect(statuses.filter((status) => status === 'revoked')).toHaveLength(18);
     });
 
-    it('within the grace period, rotates a replayed token again while its successor is unused, dropping that successor', async () => {
+    it('within the grace period, rotates a replayed token again while its successor is unused, replacing that successor', async () => {
       const store = await variant.create();
       const { family } = await store.createFamily({ user: 'ada', token: 'rt-1', expiresAtMs: expiry() });
       await rotate(store, 'rt-1', 'rt-2', 10_000);
@@ -151,8 +151,11 @@ describe.each(variants)('$name store', (variant) => {
         version: 0,
         graced: true,
       });
-      expect(await rotate(store, 'rt-2', 'rt-3', 10_000)).toEqual({ status: 'unknown' });
       expect(await rotate(store, 'rt-2b', 'rt-3b', 10_000)).toMatchObject({ status: 'rotated', graced: false });
+      // rt-2 was never seen by the client that retried: if it comes back, someone else holds it (a thief who
+      // replayed rt-1, or the user whose successor the thief's replay replaced). Reuse: the family is revoked.
+      expect(await rotate(store, 'rt-2', 'rt-3', 10_000)).toEqual({ status: 'reused' });
+      expect(await rotate(store, 'rt-3b', 'rt-4b', 10_000)).toEqual({ status: 'revoked' });
     });
 
     it('within the grace period, still takes a replay for reuse once the successor was used', async () => {
@@ -173,22 +176,36 @@ describe.each(variants)('$name store', (variant) => {
       expect(await rotate(store, 'rt-2', 'rt-3', 300)).toEqual({ status: 'revoked' });
     });
 
-    it('with a grace period, leaves exactly one live successor after 10 concurrent replays', async () => {
+    it('with a grace period, leaves exactly one live successor after 10 concurrent replays; any other one is reuse', async () => {
       const first = await variant.create();
       const second = await variant.twin(first);
-      await first.createFamily({ user: 'ada', token: 'rt-1', expiresAtMs: expiry() });
-      const results = await Promise.all(
-        Array.from({ length: 10 }, (_, index) =>
-          rotate(index % 2 ? second : first, 'rt-1', `rt-next-${index}`, 10_000),
-        ),
-      );
-      expect(results.every((result) => result.status === 'rotated')).toBe(true);
-      expect(results.filter((result) => result.status === 'rotated' && !result.graced)).toHaveLength(1);
+      // Two families, each replayed 10 times at once: one shows that no two successors are live, the other that
+      // one is (presenting a dead successor revokes its family, so one family cannot show both).
+      const replays = async (name: string) => {
+        await first.createFamily({ user: 'ada', token: `${name}-1`, expiresAtMs: expiry() });
+        const results = await Promise.all(
+          Array.from({ length: 10 }, (_, index) =>
+            rotate(index % 2 ? second : first, `${name}-1`, `${name}-next-${index}`, 10_000),
+          ),
+        );
+        expect(results.every((result) => result.status === 'rotated')).toBe(true);
+        expect(results.filter((result) => result.status === 'rotated' && !result.graced)).toHaveLength(1);
+        return Array.from({ length: 10 }, (_, index) => `${name}-next-${index}`);
+      };
+      const [atMostOne, atLeastOne] = await Promise.all([replays('rt-a'), replays('rt-b')]);
+
       const later = [];
-      for (let index = 0; index < 10; index += 1)
-        later.push(await rotate(first, `rt-next-${index}`, `rt-after-${index}`));
-      expect(later.filter((result) => result.status === 'rotated')).toHaveLength(1);
-      expect(later.filter((result) => result.status === 'unknown')).toHaveLength(9);
+      for (const token of atMostOne) later.push((await rotate(first, token, `${token}-after`)).status);
+      // At most the live one rotates, if it comes before any replaced one; the first replaced one is reuse, and
+      // revokes the family for every token after it.
+      expect(later.filter((status) => status === 'rotated').length).toBeLessThanOrEqual(1);
+      expect(later.filter((status) => status === 'reused')).toHaveLength(1);
+      expect(later.filter((status) => status === 'unknown')).toHaveLength(0);
+      expect(later.slice(later.indexOf('reused') + 1).every((status) => status === 'revoked')).toBe(true);
+
+      // Another replay of the original is graced: the family's current token (one of the ten) is live and unused.
+      expect(await rotate(first, 'rt-b-1', 'rt-b-probe', 10_000)).toMatchObject({ status: 'rotated', graced: true });
+      expect(await rotate(first, atLeastOne[0]!, 'rt-b-x')).toEqual({ status: 'reused' });
     });
   });
 
