@@ -12,8 +12,8 @@ const at = (path) => join(root, path);
 
 /**
  * Budgets in bytes, min+gzip (gzip -9 of the esbuild-minified bundle). The core's goal is `CORE_GOAL`; until it
- * gets there, its budget holds it at what it measured last (14,905 B, after the logout and fetch fixes of the
- * black-box attack tests) with a little room, so that it cannot grow meanwhile. `TOKENKEEPER_CORE_BUDGET=6500 npm run bench` checks it against the goal.
+ * gets there, its budget holds it at what it measured last (15,065 B, after the logout, refresh and fetch fixes of
+ * two rounds of black-box attack tests) with a little room, so that it cannot grow meanwhile. `TOKENKEEPER_CORE_BUDGET=6500 npm run bench` checks it against the goal.
  */
 export const CORE_GOAL = 6_500;
 
@@ -25,7 +25,7 @@ export const BUDGETS = Object.freeze({
 
 function readCoreBudget() {
   const override = process.env.TOKENKEEPER_CORE_BUDGET;
-  if (override === undefined || override === '') return 14_950;
+  if (override === undefined || override === '') return 15_100;
   const bytes = Number(override.replaceAll('_', ''));
   if (!Number.isInteger(bytes) || bytes <= 0) {
     throw new Error(`TOKENKEEPER_CORE_BUDGET must be a positive whole number of bytes, got ${override}`);

@@ -54,6 +54,8 @@ export function createLogout(
   beginDecision: () => Decision,
   /** The session a synchronous storage holds now (another tab's, its message still on the way), or `null`. */
   storedNow: () => SessionRecord | null,
+  /** Settles when the `setTokens()` calls made before now are applied; `null` when there are none. */
+  earlierLogins: () => Promise<unknown> | null,
 ): Logout {
   /** The logout still telling the server, which a call made meanwhile while signed out joins. */
   let inFlight: Promise<{ serverNotified: boolean }> | null = null;
@@ -96,11 +98,14 @@ export function createLogout(
 
   const logout = async (options?: { reason?: unknown }): Promise<{ serverNotified: boolean }> => {
     const reason = typeof options?.reason === 'string' && options.reason !== '' ? options.reason : 'user';
+    // A setTokens() called before this is applied first: its login is one this logout ends (and tells the server of).
+    const earlier = earlierLogins();
     const decision = beginDecision();
     try {
-      // Applied at once where the storage was read already: a destroy() (a page unload) right after the call
-      // does not keep it from ending the session.
+      // Applied at once where the storage was read already and no login is pending: a destroy() (a page unload)
+      // right after the call does not keep it from ending the session.
       if (decision.whileLoading) await loaded;
+      if (earlier) await earlier;
       const { session: held, phase, loaded: read } = core.state();
       if (phase === 'destroyed') return { serverNotified: false };
       // Signed out here, while the storage already holds another tab's login: read at the call, it orders before

@@ -161,6 +161,15 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     const read = await store.read();
     if (read.kind === 'stored') receive(read.stored, 'storage');
   };
+  /** Whether the storage answered the first read at once: then it can be read again without a wait. */
+  let readsAtOnce = false;
+  /**
+   * After a refresh answer: what a synchronous storage holds now (a logout another tab wrote there before its message
+   * arrives). An asynchronous storage is not read again: its answer would only add a wait to every refresh.
+   */
+  const rereadStored = async (): Promise<void> => {
+    if (readsAtOnce) await readStored();
+  };
   const catchUp = async (): Promise<void> => {
     await readStored();
     // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
@@ -190,7 +199,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       // hold its login still need it.
       if (core.state().session?.accessToken !== next.accessToken) tabSync.sendSession(next);
     },
-    readStored,
+    rereadStored,
   );
 
   const restorer = createRestorer(environment, core, underLock, callServer, catchUp, store.settled, reportError);
@@ -344,6 +353,14 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
    */
   const settle = async (): Promise<void> => {
     const asking = (): boolean => core.state().phase === 'asking';
+    if (!asking() && firstQuery) {
+      // A login or logout came before this ran: the query asked at creation is still answered, and a logout
+      // waits for the answers (`tabsAnswered`), which name the session it ended.
+      void firstQuery.then(tabsAnswered.open);
+      const others = await tabSync.others();
+      if (others !== null) tabSync.expectAnswers(others);
+      return;
+    }
     if (!asking()) {
       tabsAnswered.open();
       // Known already (a shared storage was read): the tabs are asked anyway, for what storage may have missed.
@@ -352,7 +369,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     }
     if (asksTabs) {
       // The query goes out at once; meanwhile Web Locks tell how many tabs will answer (none: this tab is alone
-      // and stops waiting), so the wait is the longer of the two, at most the query's 100 ms.
+      // and stops waiting), so the wait is the longer of the two, at most the query's 100 ms. A logout made
+      // meanwhile waits for the answers too (`tabsAnswered`): they name the session it ended.
       const asked = askTabs();
       void asked.then(tabsAnswered.open);
       const others = await tabSync.others();
@@ -367,6 +385,8 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     dispatch({ type: 'settled' });
   };
 
+  /** setTokens() calls made and not applied yet: a logout() called after one waits for it, to end its login. */
+  const loginsOut = new Set<Promise<void>>();
   /** How many setTokens() and logout() calls are made and not applied yet. */
   let decisionsOut = 0;
   /**
@@ -394,6 +414,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const load = (): Promise<void> => {
     const initialRead = store.read();
     if ('then' in initialRead) return initialRead.then(applyStored).then(flushLoadErrors);
+    readsAtOnce = true;
     applyStored(initialRead);
     // Deferred, so that a listener attached right after createTokenManager() returns sees load errors.
     return Promise.resolve().then(flushLoadErrors);
@@ -485,6 +506,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         ? session
         : null;
     },
+    () => (loginsOut.size > 0 ? Promise.all(loginsOut) : null),
   );
 
   const manager: TokenManager<Claims> = {
@@ -496,6 +518,14 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
       // Ordered by when it was called: a login or logout another tab makes after this call, and that reaches
       // this tab while it waits for storage, wins over it; a later call here wins over this one.
       const decision = beginDecision();
+      let applied = (): void => {};
+      const pending = new Promise<void>((resolve) => {
+        applied = () => {
+          loginsOut.delete(pending);
+          resolve();
+        };
+      });
+      loginsOut.add(pending);
       try {
         await loaded;
         if (isDestroyed()) throw destroyedError();
@@ -519,6 +549,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         dispatch(login);
       } finally {
         decision.end();
+        applied();
       }
       await store.settled();
     },

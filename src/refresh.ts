@@ -105,7 +105,7 @@ const retryAfterOf = (error: unknown): number | null =>
  * channel), so that a tab that waited for the lock uses their refresh instead of making its own. `persisted`
  * resolves once the current session is stored (bounded in time), before the lock is released. `handOver` passes
  * on the answer of a refresh whose login this tab no longer holds (another login replaced it). `readStored` takes
- * in what the storage holds, after the answer and before it is used.
+ * in what a synchronous storage holds, after the answer and before it is used.
  */
 export function createRefresher(
   environment: Pick<Environment, 'random'> & Clocks,

@@ -4,6 +4,7 @@ import {
   compareSessions,
   holdsAny,
   isEndedBy,
+  isPlausibleStamp,
   type LoginKey,
   matches,
   SESSION_AND_FLOOR,
@@ -117,7 +118,7 @@ export interface SessionStore {
   settled(): Promise<void>;
 }
 
-type Timers = Pick<Environment, 'setTimeout' | 'clearTimeout'>;
+type Timers = Pick<Environment, 'setTimeout' | 'clearTimeout' | 'now'>;
 
 /**
  * What the manager wants stored, and the tokens of sessions that ended (a stored session holding one of them
@@ -183,7 +184,13 @@ export function createSessionStore(
   const apply = async (wanted: Wanted): Promise<unknown> => {
     // What the storage holds now, to compare with; `undefined` when it cannot be read.
     const read = await call('reading', () => storage.getItem(key));
-    const stored = read && parseItem(read[0]);
+    const parsed = read && parseItem(read[0]);
+    // A record stamped implausibly far ahead (a device clock years off, or a forgery) orders nothing: it is replaced.
+    const now = timers.now();
+    const stored =
+      parsed && [parsed.session, parsed.floor].some((stamped) => stamped && !isPlausibleStamp(stamped.stamp, now))
+        ? undefined
+        : parsed;
     // A session is written; a logout leaves a tombstone (no token, only the logout's stamp), so that a tab that
     // reloads before the logout's message reached it, or with its clock set back, still knows the logout. When
     // the write fails, what was stored goes (an older token set, its refresh token spent, or the ended session).

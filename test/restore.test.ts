@@ -297,8 +297,10 @@ describe('refresh() and logout() while the restore at start is out', () => {
       () => 'resolved',
       (error: unknown) => (error as Error).name,
     );
-    await auth.logout();
+    // The logout waits (at most the query's 100 ms) for the open tabs to answer, which name what it ended.
+    const loggedOut = auth.logout();
     await vi.advanceTimersByTimeAsync(1_000);
+    await loggedOut;
     expect(await refreshed).toBe('NotAuthenticatedError');
     expect(refresh.seen).toHaveLength(0);
     expect(auth.getState().status).toBe('unauthenticated');

@@ -87,7 +87,7 @@ it('new tab: logout() then setTokens() in the same tick: the later login survive
   expect(c.getState().accessToken).toBe(l2.accessToken);
 });
 
-it('DEFECT: new tab: setTokens() then logout() in the same tick: everything ends, but the server is never told about L2 (the login the logout ended)', async () => {
+it('new tab: setTokens() then logout() in the same tick: the logout ends that login everywhere and tells the server of it', async () => {
   const w = world();
   const a = w.mk();
   await a.setTokens(login('L1'));
@@ -188,7 +188,7 @@ it('new tab: logout() at creation with a failing logout endpoint: resolves serve
   expect(w.count('error', a)).toBe(0);
 });
 
-it('DEFECT: new tab with restore: logout() at creation tells the server TWICE (once without tokens, then again with the answered session)', async () => {
+it('new tab with restore: logout() at creation tells the server once, of the session the open tabs answered with', async () => {
   const w = world();
   const a = w.mk();
   await a.setTokens(login('L1'));
@@ -226,7 +226,7 @@ it('new tab alone-ish (the open tab is signed out): logout() at creation resolve
   expect(w.count('logout', a)).toBe(0);
 });
 
-it('DEFECT: new tab logs out at creation while the open tab refresh is out: after logout() resolved, the late answer is still taken and refresh() resolves with it', async () => {
+it('new tab logs out at creation while the open tab refresh is out: after logout() resolved, the late answer is dropped', async () => {
   const w = world();
   const gate = deferred();
   const started = deferred();
@@ -275,7 +275,7 @@ it('new tab: logout() at creation, then after it resolved the open tab logs in a
   expect(w.told.map((t) => t.rt)).toEqual(['L1']);
 });
 
-it('DEFECT: new tab: logout() at creation resolves { serverNotified: false } BEFORE the open tabs answered and before the server is told (the server is told only afterwards)', async () => {
+it('new tab: logout() at creation resolves { serverNotified: true } after the open tabs answered and the server was told', async () => {
   const w = world();
   const a = w.mk();
   await a.setTokens(login('L1'));
