@@ -20,7 +20,7 @@ import { createRestorer } from './restore';
 import { createScheduler } from './scheduler';
 import {
   holdsAny,
-  isEndedBy,
+  isLoggedOut,
   isExpired,
   isPlausibleStamp,
   isReached,
@@ -32,7 +32,7 @@ import {
   tokensOf,
 } from './session';
 import { type Action, type CoreState, createCore, INITIAL_STATE, loginOf, toAuthState } from './state';
-import { createMemoryStorage, createSessionStore, type StoredRead } from './storage';
+import { createMemoryStorage, createSessionStore, isPlausibleStored, type StoredRead } from './storage';
 import { runWithTimeout } from './timeout';
 import { readTokenSet } from './token';
 import type { AuthState, DefaultClaims, LogoutFn, RefreshFn, TokenManager, TokenManagerOptions } from './types';
@@ -155,7 +155,6 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
         ? 'localStorage'
         : `storage:${storageInstanceId(config.storage)}`;
 
-  /** Takes in what other tabs did meanwhile: the shared storage, and the tabs' answers where there may be any. */
   /** What the storage holds, taken in: a shared storage shows another tab's refresh or logout before its message. */
   const readStored = async (): Promise<void> => {
     const read = await store.read();
@@ -170,6 +169,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const rereadStored = async (): Promise<void> => {
     if (readsAtOnce) await readStored();
   };
+  /** Takes in what other tabs did meanwhile: the shared storage, and the tabs' answers where there may be any. */
   const catchUp = async (): Promise<void> => {
     await readStored();
     // The answers are taken in as they arrive (the query's messages); waiting for them is enough here.
@@ -315,7 +315,7 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
   const applyStored = (read: StoredRead): void => {
     const now = environment.now();
     const stored = read.kind === 'stored' ? read.stored : null;
-    const usable = stored && [stored.session, stored.floor].every((key) => !key || isPlausibleStamp(key.stamp, now));
+    const usable = stored && isPlausibleStored(stored, now);
     const session = usable ? stored.session : null;
     dispatch({
       type: 'loaded',
@@ -495,14 +495,12 @@ export function createTokenManager<Claims extends object = DefaultClaims>(
     tabsAnswered.promise,
     beginDecision,
     () => {
-      const read = store.read();
-      const session = 'then' in read || read.kind !== 'stored' ? null : read.stored.session;
+      // An asynchronous storage is not read here: the call would wait for it.
+      const read = readsAtOnce ? store.read() : null;
+      const session = !read || 'then' in read || read.kind !== 'stored' ? null : read.stored.session;
       const { floor, endedTokens } = core.state();
       // Not one that ended here already (a second call while the first one's tombstone is being written).
-      return session &&
-        isPlausibleStamp(session.stamp, environment.now()) &&
-        !isEndedBy(session, floor) &&
-        !holdsAny(session, endedTokens)
+      return session && isPlausibleStamp(session.stamp, environment.now()) && !isLoggedOut(session, floor, endedTokens)
         ? session
         : null;
     },

@@ -124,6 +124,13 @@ export const tokensOf = (session: TokenPair): string[] =>
 export const holdsAny = (session: TokenPair, tokens: readonly string[]): boolean =>
   tokensOf(session).some((token) => tokens.includes(token));
 
+/** Whether a logout is over `session`: it orders at or before `floor`, or holds tokens a logout was for. */
+export const isLoggedOut = (
+  session: LoginKey & TokenPair,
+  floor: LoginKey | null,
+  endedTokens: readonly string[],
+): boolean => isEndedBy(session, floor) || holdsAny(session, endedTokens);
+
 /** A check of one field of a value from outside (storage, another tab). */
 export type Check = (value: unknown) => boolean;
 /** The fields of a record and their checks; fields not named are neither checked nor copied. */

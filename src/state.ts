@@ -13,6 +13,7 @@ import {
   followingHistory,
   holdsAny,
   isEndedBy,
+  isLoggedOut,
   isSameLogin,
   type LoginKey,
   loginIdOf,
@@ -213,8 +214,7 @@ function adopt(state: CoreState, incoming: Session): CoreState {
   // A session that holds tokens a logout was for is over in every tab, whatever its stamp: a tab that set the
   // same tokens later still holds the login that logout ended (and the server revoked).
   if (
-    isEndedBy(incoming, state.floor) ||
-    holdsAny(incoming, state.endedTokens) ||
+    isLoggedOut(incoming, state.floor, state.endedTokens) ||
     isSuperseded(state, incoming) ||
     (current && compareSessions(incoming, current) <= 0)
   ) {

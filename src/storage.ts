@@ -2,8 +2,8 @@ import { StorageError } from './errors';
 import {
   compareLogins,
   compareSessions,
-  holdsAny,
   isEndedBy,
+  isLoggedOut,
   isPlausibleStamp,
   type LoginKey,
   matches,
@@ -51,6 +51,10 @@ const copyStored = ({ session, floor }: Stored): Stored => ({
   session: session && toRecord(session),
   floor: floor && toLoginKey(floor),
 });
+
+/** Whether every stamp of a stored value is plausible (not implausibly far ahead of `now`). */
+export const isPlausibleStored = ({ session, floor }: Stored, now: number): boolean =>
+  [session, floor].every((key) => !key || isPlausibleStamp(key.stamp, now));
 
 export const serializeStored = (stored: Stored): string =>
   JSON.stringify({ v: STORAGE_FORMAT_VERSION, ...copyStored(stored) });
@@ -136,7 +140,7 @@ const keeps = ({ session, floor }: Stored, wanted: Wanted): boolean =>
   wanted.session
     ? isEndedBy(wanted.session, floor) || (session !== null && compareSessions(session, wanted.session) >= 0)
     : session
-      ? !isEndedBy(session, wanted.floor) && !holdsAny(session, wanted.endedTokens)
+      ? !isLoggedOut(session, wanted.floor, wanted.endedTokens)
       : wanted.floor
         ? floor !== null && compareLogins(floor, wanted.floor) >= 0
         : floor === null;
@@ -186,11 +190,7 @@ export function createSessionStore(
     const read = await call('reading', () => storage.getItem(key));
     const parsed = read && parseItem(read[0]);
     // A record stamped implausibly far ahead (a device clock years off, or a forgery) orders nothing: it is replaced.
-    const now = timers.now();
-    const stored =
-      parsed && [parsed.session, parsed.floor].some((stamped) => stamped && !isPlausibleStamp(stamped.stamp, now))
-        ? undefined
-        : parsed;
+    const stored = parsed && !isPlausibleStored(parsed, timers.now()) ? undefined : parsed;
     // A session is written; a logout leaves a tombstone (no token, only the logout's stamp), so that a tab that
     // reloads before the logout's message reached it, or with its clock set back, still knows the logout. When
     // the write fails, what was stored goes (an older token set, its refresh token spent, or the ended session).
