@@ -17,6 +17,7 @@ import {
   loadRedisStore,
   loadStore,
 } from '../support/demo-server';
+import { type Answer, bearer, call, login, me, refresh, setCookieOf } from '../support/demo-client';
 import { setupRedisServer } from '../support/redis';
 
 const { startAuthServer, REFRESH_COOKIE } = await loadApp();
@@ -24,63 +25,8 @@ const { createRedisStore } = await loadRedisStore();
 const { createMemoryStore } = await loadStore();
 const redis = setupRedisServer('test/server/app.test.ts');
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  headers: Headers;
-}
-
-/** One HTTP call: `json` or `form` as the body, answered JSON read into `body` (`{}` when not JSON). */
-async function call(
-  server: AuthServer,
-  method: string,
-  path: string,
-  options: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  let body = options.body;
-  if (options.json !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.form !== undefined) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(options.form).toString();
-  }
-  const response = await fetch(`${server.url}${path}`, { method, headers, ...(body !== undefined && { body }) });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON (the home page)
-  }
-  return { status: response.status, body: parsed, headers: response.headers };
-}
-
-const bearer = (token: unknown) => ({ authorization: `Bearer ${String(token)}` });
-
-interface Tokens {
-  access: string;
-  refresh: string;
-}
-
-async function login(server: AuthServer, username = 'ada'): Promise<Tokens> {
-  const answer = await call(server, 'POST', '/auth/login', { json: { username, password: 'demo' } });
-  expect(answer.status).toBe(200);
-  return { access: String(answer.body.access_token), refresh: String(answer.body.refresh_token) };
-}
-
-const refresh = (server: AuthServer, refreshToken: string) =>
-  call(server, 'POST', '/auth/refresh', { json: { refresh_token: refreshToken } });
-const me = (server: AuthServer, accessToken: string) =>
-  call(server, 'GET', '/api/me', { headers: bearer(accessToken) });
-
 /** The `name=value` of the refresh cookie a response sets, or `undefined`. */
-const setCookieOf = (answer: Answer) =>
-  answer.headers
-    .getSetCookie()
-    .find((cookie) => cookie.startsWith(`${REFRESH_COOKIE}=`))
-    ?.split(';')[0];
+const refreshCookieOf = (answer: Answer) => setCookieOf(answer, REFRESH_COOKIE);
 
 /** Servers started by a test; closed after it. */
 const started: { close(): Promise<void> }[] = [];
@@ -439,12 +385,12 @@ describe('the cookie mode and its CSRF rule', () => {
     expect(answer.body).not.toHaveProperty('refresh_token');
     const [setCookie] = answer.headers.getSetCookie();
     expect(setCookie).toMatch(/^tk_refresh=rt_[\w-]+; HttpOnly; SameSite=Strict; Path=\/auth; Max-Age=3600$/);
-    const cookie = setCookieOf(answer)!;
+    const cookie = refreshCookieOf(answer)!;
 
     const rotated = await call(server!, 'POST', '/auth/refresh', { json: {}, headers: { ...CSRF, cookie } });
     expect(rotated.status).toBe(200);
     expect(rotated.body).not.toHaveProperty('refresh_token');
-    const next = setCookieOf(rotated)!;
+    const next = refreshCookieOf(rotated)!;
     expect(next).not.toBe(cookie);
     expect(server!.counts).toMatchObject({ refreshes: 1, cookieRefreshes: 1, csrfRejected: 0 });
 
@@ -454,7 +400,7 @@ describe('the cookie mode and its CSRF rule', () => {
     const after = await call(server!, 'POST', '/auth/refresh', { json: {}, headers: { ...CSRF, cookie: next } });
     expect(after.status).toBe(401);
     // A refused cookie is cleared.
-    expect(setCookieOf(after)).toBe('tk_refresh=');
+    expect(refreshCookieOf(after)).toBe('tk_refresh=');
   });
 
   it('refuses a cookie refresh or logout without the CSRF header, or from another origin, changing nothing', async () => {
@@ -462,7 +408,7 @@ describe('the cookie mode and its CSRF rule', () => {
     const login = await call(server!, 'POST', '/auth/login', {
       json: { username: 'ada', password: 'demo', cookie: true },
     });
-    const cookie = setCookieOf(login)!;
+    const cookie = refreshCookieOf(login)!;
     const attempts = [
       ['/auth/refresh', { cookie }],
       ['/auth/refresh', { ...CSRF, cookie, origin: 'http://attacker.example' }],

@@ -21,6 +21,7 @@ import {
   loadRedisStore,
   loadStore,
 } from '../support/demo-server';
+import { type Answer, bearer, call, login, me, refresh, setCookieOf, type Tokens } from '../support/demo-client';
 import { setupRedisServer } from '../support/redis';
 
 const { startAuthServer, REFRESH_COOKIE } = await loadApp();
@@ -30,40 +31,6 @@ const redis = setupRedisServer('test/server/attack.test.ts');
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const CSRF = { 'x-requested-with': 'tokenkeeper' };
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  text: string;
-  headers: Headers;
-}
-
-/** One HTTP call: `json` or `form` as the body; the answer's JSON in `body` (`{}` when not JSON). */
-async function call(
-  server: AuthServer,
-  method: string,
-  path: string,
-  options: { json?: unknown; form?: Record<string, string>; headers?: Record<string, string>; body?: string } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  let body = options.body;
-  if (options.json !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = JSON.stringify(options.json);
-  } else if (options.form !== undefined) {
-    headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = new URLSearchParams(options.form).toString();
-  }
-  const response = await fetch(`${server.url}${path}`, { method, headers, ...(body !== undefined && { body }) });
-  const text = await response.text();
-  let parsed: Record<string, unknown> = {};
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body: parsed, text, headers: response.headers };
-}
 
 /**
  * Bytes written as they are on a raw TCP connection; answers what came back (the status line first) once the
@@ -90,34 +57,13 @@ function raw(server: AuthServer, bytes: string | Buffer, { waitMs = 500, hangUp 
   });
 }
 
-const bearer = (token: unknown) => ({ authorization: `Bearer ${String(token)}` });
-
-interface Tokens {
-  access: string;
-  refresh: string;
-}
-
-async function login(server: AuthServer, username = 'ada'): Promise<Tokens> {
-  const answer = await call(server, 'POST', '/auth/login', { json: { username, password: 'demo' } });
-  expect(answer.status).toBe(200);
-  return { access: String(answer.body.access_token), refresh: String(answer.body.refresh_token) };
-}
-
-const refresh = (server: AuthServer, refreshToken: string) =>
-  call(server, 'POST', '/auth/refresh', { json: { refresh_token: refreshToken } });
-const me = (server: AuthServer, accessToken: string) =>
-  call(server, 'GET', '/api/me', { headers: bearer(accessToken) });
 const tokensOf = (answer: Answer): Tokens => ({
   access: String(answer.body.access_token),
   refresh: String(answer.body.refresh_token),
 });
 
 /** The `name=value` of the refresh cookie a response sets, or `undefined`. */
-const setCookieOf = (answer: Answer) =>
-  answer.headers
-    .getSetCookie()
-    .find((cookie) => cookie.startsWith(`${REFRESH_COOKIE}=`))
-    ?.split(';')[0];
+const refreshCookieOf = (answer: Answer) => setCookieOf(answer, REFRESH_COOKIE);
 
 const total = (servers: AuthServer[], name: string) => servers.reduce((sum, server) => sum + server.counts[name]!, 0);
 
@@ -636,7 +582,7 @@ describe('the cookie mode and CSRF', () => {
       json: { username: 'ada', password: 'demo', cookie: true },
     });
     expect(answer.status).toBe(200);
-    return { cookie: setCookieOf(answer)!, access: String(answer.body.access_token), answer };
+    return { cookie: refreshCookieOf(answer)!, access: String(answer.body.access_token), answer };
   }
 
   it('refuses a cookie refresh from a null, foreign, other-port or differently spelled Origin, or with a wrong header', async () => {
@@ -677,7 +623,7 @@ describe('the cookie mode and CSRF', () => {
         headers: { ...CSRF, cookie: current, ...(origin && { origin }) },
       });
       expect(answer.status, String(origin)).toBe(200);
-      current = setCookieOf(answer)!;
+      current = refreshCookieOf(answer)!;
     }
   });
 
